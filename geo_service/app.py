@@ -1,0 +1,80 @@
+"""The application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from geo_service import __version__
+from geo_service.db import create_pool
+from geo_service.errors import install_error_handlers
+from geo_service.logs import Timer, configure_logging
+from geo_service.routers import health
+from geo_service.settings import Settings, get_settings
+from layers.catalog import CATALOG
+
+log = logging.getLogger("onemap.http")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the OneMap FastAPI application.
+
+    Args:
+        settings: configuration; read from the ``ONEMAP_*`` environment when omitted.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings)
+        log.info("started", extra={"database": _redacted(settings.effective_database_url)})
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(
+        title="OneMap",
+        summary="一张图 — one map for smart-community and emergency command centres",
+        version=__version__,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = CATALOG
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        timer = Timer()
+        response = await call_next(request)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": timer.ms,
+                "client": request.client.host if request.client else None,
+            },
+        )
+        return response
+
+    app.include_router(health.router)
+    return app
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,125 @@
+"""The one place where exceptions become HTTP responses.
+
+Domain packages raise their own exceptions; :data:`STATUS_CODES` maps each class to a
+status and a stable machine-readable ``code``.  Bodies are ``{"code", "detail"}``.
+A 5xx body never carries SQL or a traceback: those go to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from layers import errors as layer_errors
+
+log = logging.getLogger("onemap.errors")
+
+
+class ApiError(Exception):
+    """An error raised by the service itself, with its HTTP status and code."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any):
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+        super().__init__(detail)
+
+
+class BadRequest(ApiError):
+    def __init__(self, detail: str, code: str = "bad_request", **extra: Any):
+        super().__init__(400, code, detail, **extra)
+
+
+class NotFound(ApiError):
+    def __init__(self, detail: str, code: str = "not_found", **extra: Any):
+        super().__init__(404, code, detail, **extra)
+
+
+#: exception class → (HTTP status, error code).  Looked up along the class's MRO.
+STATUS_CODES: dict[type[BaseException], tuple[int, str]] = {
+    layer_errors.UnknownLayer: (404, "unknown_layer"),
+    layer_errors.UnknownProperty: (400, "unknown_property"),
+    layer_errors.ImportFailed: (400, "import_failed"),
+    layer_errors.DatabaseUnavailable: (503, "database_unavailable"),
+    asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),
+    asyncpg.exceptions.ConnectionDoesNotExistError: (503, "database_unavailable"),
+    asyncpg.exceptions.InterfaceError: (503, "database_unavailable"),
+    asyncpg.exceptions.QueryCanceledError: (503, "query_timeout"),
+    ConnectionError: (503, "database_unavailable"),
+    OSError: (503, "database_unavailable"),
+    TimeoutError: (503, "timeout"),
+}
+
+
+def _lookup(exc: BaseException) -> tuple[int, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return None
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "detail": detail, **extra}
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(error_body(exc.code, exc.detail, **exc.extra), status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    code = codes.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors(), exclude={"input", "ctx", "url"})
+    parts = []
+    for e in errors:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc}: {e.get('msg')}")
+    return JSONResponse(
+        error_body("invalid_request", "; ".join(parts) or "invalid request", errors=errors),
+        status_code=422,
+    )
+
+
+async def _mapped_or_internal(request: Request, exc: Exception) -> JSONResponse:
+    mapped = _lookup(exc)
+    if mapped is not None:
+        status, code = mapped
+        if status >= 500:
+            log.warning("%s %s -> %s: %r", request.method, request.url.path, status, exc)
+            detail = {
+                "database_unavailable": "the database is unavailable; try again shortly",
+                "query_timeout": "the query took too long and was cancelled",
+            }.get(code, "the service is temporarily unavailable")
+        else:
+            detail = str(exc)
+        return JSONResponse(error_body(code, detail), status_code=status)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        error_body("internal_error", "internal error; the server log has the details"),
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into a JSON error body."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _mapped_or_internal)

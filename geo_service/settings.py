@@ -1,0 +1,87 @@
+"""Service settings, read from ``ONEMAP_*`` environment variables.
+
+Grouped by concern through the field-name prefix (``database_…``, ``pg…``,
+``tiles_…``, ``risk_…``), so ``ONEMAP_DATABASE_URL`` sets ``database_url``.
+Nothing here is built at import time: call :func:`get_settings` (or build
+``Settings(...)`` explicitly, as the tests do).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """The configuration is not usable (e.g. a default secret in production)."""
+
+
+class Settings(BaseSettings):
+    """Every knob of OneMap; the README's configuration table lists them all."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_", extra="ignore")
+
+    # --- general -------------------------------------------------------------
+    env: Literal["development", "test", "production"] = Field(
+        "development", description="Deployment mode; production refuses unsafe defaults."
+    )
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR).")
+    log_json: bool = Field(True, description="Log one JSON object per line (else plain text).")
+    data_dir: Path = Field(
+        REPO_ROOT / "data",
+        description="Where generated demo data, COGs and scenarios live.",
+    )
+
+    # --- database ------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="Use this PostGIS (postgresql://user:pass@host:port/db) instead of "
+        "the project-local cluster.",
+    )
+    pgdata: Path = Field(
+        Path("/var/tmp/onemap-pg"), description="Data directory of the project-local cluster."
+    )
+    pghost: str = Field("127.0.0.1", description="Address the project-local cluster listens on.")
+    pgport: int = Field(54329, description="Port of the project-local cluster.")
+    pgdatabase: str = Field("onemap", description="Database name in the project-local cluster.")
+    database_pool_max: int = Field(10, description="Maximum connections per server worker.")
+    database_connect_timeout_s: float = Field(
+        2.0, description="Give up connecting to the database after this many seconds."
+    )
+    database_statement_timeout_s: float = Field(
+        30.0, description="Cancel a query that runs longer than this many seconds."
+    )
+    health_timeout_s: float = Field(
+        1.5, description="/health reports the database down when it does not answer in time."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production" and self.database_url is None:
+            # The local cluster trusts every local connection: fine on a laptop, not in production.
+            raise SettingsError(
+                "ONEMAP_ENV=production needs ONEMAP_DATABASE_URL (the project-local cluster "
+                "uses trust authentication and is for development only)"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The PostgreSQL URL every part of OneMap connects to."""
+        if self.database_url:
+            return self.database_url
+        return f"postgresql://postgres@{self.pghost}:{self.pgport}/{self.pgdatabase}"
+
+    @property
+    def uses_local_cluster(self) -> bool:
+        return self.database_url is None
+
+
+def get_settings() -> Settings:
+    """Settings from the environment (a new object each call; cheap)."""
+    return Settings()

@@ -1,0 +1,235 @@
+"""The database schema, as SQLAlchemy/GeoAlchemy2 tables.
+
+Layer tables are *derived from the catalog* (one column per catalog property, plus
+``id``, ``geom`` in EPSG:4326 and ``updated_at``), so a property is declared once.
+The other tables (readings, risk runs and cells, keys, audit) are declared here.
+Alembic migrations in ``layers/migrations`` are the frozen history of this schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
+
+from layers.catalog import CATALOG, Catalog, Layer, PropertyType
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQL_TYPES: dict[PropertyType, type[TypeEngine]] = {
+    "string": Text,
+    "integer": BigInteger,
+    "number": Float,
+    "boolean": Boolean,
+    "datetime": DateTime,
+}
+
+#: (table, column) → referenced "table.column".  Deferrable, so a whole layer can be
+#: replaced inside one transaction and the references are checked at commit.
+FOREIGN_KEYS: dict[tuple[str, str], str] = {
+    ("admin_areas", "parent_code"): "admin_areas.code",
+    ("grids", "community_code"): "admin_areas.code",
+    ("addresses", "grid_code"): "grids.code",
+    ("buildings", "address_code"): "addresses.code",
+    ("venues", "grid_code"): "grids.code",
+    ("cameras", "grid_code"): "grids.code",
+    ("shelters", "grid_code"): "grids.code",
+    ("incidents", "grid_code"): "grids.code",
+    ("warnings", "run_id"): "risk_runs.id",
+}
+
+
+def extra_columns(table: str) -> tuple[Column, ...]:
+    """Columns of a layer table that are not public properties."""
+    if table == "warnings":
+        return (
+            Column("exposure", JSONB, nullable=True),
+            Column(
+                "created_at", DateTime(timezone=True), server_default=func.now(), nullable=False
+            ),
+            Column("lifted_at", DateTime(timezone=True), nullable=True),
+        )
+    return ()
+
+
+def _sql_type(p_type: PropertyType, name: str) -> TypeEngine:
+    if p_type == "datetime":
+        return DateTime(timezone=True)
+    if p_type == "number":
+        return Float(precision=53)
+    if p_type == "integer" and name == "run_id":
+        return BigInteger()
+    return SQL_TYPES[p_type]()
+
+
+def layer_table(layer: Layer, meta: MetaData) -> Table:
+    """The PostGIS table of a catalog layer."""
+    cols: list[Any] = [Column("id", BigInteger, Identity(), primary_key=True)]
+    for p in layer.properties:
+        fk = FOREIGN_KEYS.get((layer.table, p.name))
+        args: list[object] = [_sql_type(p.type, p.name)]
+        if fk:
+            args.append(
+                # NO ACTION (not SET NULL): replacing a referenced layer must not silently
+                # unlink rows; the check runs at commit and fails the whole import.
+                ForeignKey(fk, deferrable=True, initially="DEFERRED")
+                if p.name != "run_id"
+                else ForeignKey(fk, ondelete="SET NULL")
+            )
+        cols.append(
+            Column(p.name, *args, nullable=not p.required, unique=(p.name == "code"))  # type: ignore[arg-type]
+        )
+        if p.enum:
+            allowed = ", ".join("'" + v.replace("'", "''") + "'" for v in p.enum)
+            cols.append(CheckConstraint(f'"{p.name}" IN ({allowed})', name=f"{p.name}_enum"))
+    geom_type = layer.geometry_type.upper()
+    cols.append(Column("geom", Geometry(geom_type, srid=4326, spatial_index=False), nullable=False))
+    cols.extend(extra_columns(layer.table))
+    cols.append(
+        Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False)
+    )
+    table = Table(layer.table, meta, *cols)
+    Index(f"ix_{layer.table}_geom", table.c.geom, postgresql_using="gist")
+    for p in layer.properties:
+        if p.name.endswith("_code") or p.name in ("category", "kind", "level", "status"):
+            Index(f"ix_{layer.table}_{p.name}", table.c[p.name])
+    if layer.time_field:
+        Index(f"ix_{layer.table}_{layer.time_field}", table.c[layer.time_field])
+    return table
+
+
+def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
+    """All tables: every catalog layer plus the non-layer tables."""
+    meta = MetaData(naming_convention=NAMING_CONVENTION)
+    Table(
+        "risk_runs",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("model", Text, nullable=False),
+        Column("status", Text, nullable=False, server_default="pending"),
+        Column("scenario", Text, nullable=True),
+        Column("inputs", JSONB, nullable=False, server_default="{}"),
+        Column("params", JSONB, nullable=False, server_default="{}"),
+        Column("timings", JSONB, nullable=False, server_default="{}"),
+        Column("summary", JSONB, nullable=False, server_default="{}"),
+        Column("error", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("finished_at", DateTime(timezone=True), nullable=True),
+        CheckConstraint("status IN ('pending', 'running', 'done', 'failed')", name="status_enum"),
+    )
+    for layer in catalog.values():
+        layer_table(layer, meta)
+    Table(
+        "sensor_readings",
+        meta,
+        Column(
+            "sensor_code",
+            Text,
+            ForeignKey("sensors.code", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+            nullable=False,
+        ),
+        Column("observed_at", DateTime(timezone=True), nullable=False),
+        Column("value", Float(precision=53), nullable=False),
+        Column("unit", Text, nullable=False),
+        Column("received_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        PrimaryKeyConstraint("sensor_code", "observed_at"),
+        Index("ix_sensor_readings_observed_at", "observed_at"),
+    )
+    Table(
+        "risk_cells",
+        meta,
+        Column(
+            "run_id", BigInteger, ForeignKey("risk_runs.id", ondelete="CASCADE"), nullable=False
+        ),
+        Column("h3", BigInteger, nullable=False),
+        Column("res", SmallInteger, nullable=False),
+        Column("level", SmallInteger, nullable=False),
+        Column("score", REAL, nullable=True),
+        Column("factors", JSONB, nullable=True),
+        PrimaryKeyConstraint("run_id", "h3"),
+        Index("ix_risk_cells_h3", "h3"),
+        CheckConstraint("level BETWEEN 0 AND 4", name="level_range"),
+    )
+    Table(
+        "api_keys",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("prefix", Text, nullable=False, unique=True),
+        Column("salt", Text, nullable=False),
+        Column("key_hash", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("revoked_at", DateTime(timezone=True), nullable=True),
+        Column("last_used_at", DateTime(timezone=True), nullable=True),
+        CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="role_enum"),
+    )
+    Table(
+        "audit_log",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("action", Text, nullable=False),
+        Column("target", Text, nullable=True),
+        Column("detail", JSONB, nullable=True),
+        Column("client_addr", Text, nullable=True),
+        Index("ix_audit_log_at", "at"),
+    )
+    Table(
+        "layer_versions",
+        meta,
+        Column("layer", Text, primary_key=True),
+        Column("version", BigInteger, nullable=False, server_default="1"),
+        Column("changed_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    Table(
+        "rasters",
+        meta,
+        Column("name", Text, primary_key=True),
+        Column("path", Text, nullable=False),
+        Column("crs", Text, nullable=False),
+        Column("width", Integer, nullable=False),
+        Column("height", Integer, nullable=False),
+        Column("bands", Integer, nullable=False),
+        Column("dtype", Text, nullable=False),
+        Column("nodata", Float(precision=53), nullable=True),
+        Column("bounds_4326", JSONB, nullable=False),
+        Column("source", Text, nullable=True),
+        Column("registered_at", DateTime(timezone=True), server_default=func.now()),
+    )
+    return meta
+
+
+metadata = build_metadata()
+
+#: Names of layer tables, for triggers and checks.
+LAYER_TABLES: tuple[str, ...] = tuple(layer.table for layer in CATALOG.values())

@@ -1,0 +1,1 @@
+"""Tiles: tile matrix sets, MVT SQL, raster tiles, caching, PMTiles export, styles."""
