@@ -49,6 +49,7 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/onemap db start
 	$(BIN)/onemap db migrate
+	$(BIN)/onemap demo --if-empty
 	$(BIN)/onemap serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 stop: setup

@@ -12,7 +12,7 @@ from geo_service import __version__
 from geo_service.db import create_pool
 from geo_service.errors import install_error_handlers
 from geo_service.logs import Timer, configure_logging
-from geo_service.routers import health
+from geo_service.routers import features, geo, health
 from geo_service.settings import Settings, get_settings
 from layers.catalog import CATALOG
 
@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(health.router)
+    app.include_router(features.router)
+    app.include_router(geo.router)
     return app
 
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 
 from geo_service.settings import Settings, get_settings
 from layers.errors import ClusterError, LayersError
@@ -122,6 +132,159 @@ def serve(
         log_level="warning",
         proxy_headers=True,
     )
+
+
+class _Bars:
+    """Rich progress bars keyed by stage name (for ``layers.load`` progress callbacks)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def rows(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(f"load {stage}", total=max(total, 1))
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+    def fraction(self, stage: str, frac: float) -> None:
+        if "generate" not in self.tasks:
+            self.tasks["generate"] = self.progress.add_task("generate", total=1.0)
+        self.progress.update(
+            self.tasks["generate"], completed=frac, description=f"generate: {stage}"
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command("demo")
+def demo(
+    scale: Annotated[float, typer.Option(help="Size factor: 10 gives 200,000+ addresses")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same city)")] = 42,
+    center_lon: Annotated[float, typer.Option(help="Centre longitude, degrees")] = 113.4,
+    center_lat: Annotated[float, typer.Option(help="Centre latitude, degrees")] = 22.5,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when the database already has data")
+    ] = False,
+) -> None:
+    """Generate the synthetic demo district and load it (replaces every layer)."""
+    from layers.seed import load_demo
+
+    settings = get_settings()
+    try:
+        with _progress() as progress:
+            bars = _Bars(progress)
+            result = load_demo(
+                settings.effective_database_url,
+                settings.data_dir,
+                scale=scale,
+                seed=seed,
+                center_lon=center_lon,
+                center_lat=center_lat,
+                if_empty=if_empty,
+                generate_progress=bars.fraction,
+                load_progress=bars.rows,
+            )
+    except LayersError as exc:
+        raise _fail(str(exc)) from None
+    if result.skipped:
+        console.print("The database already holds data: demo city not reloaded.")
+        return
+    table = Table("layer", "rows", title="Demo city loaded")
+    for layer_id, n in result.counts.items():
+        table.add_row(layer_id, f"{n:,}")
+    table.add_row("sensor_readings", f"{result.readings:,}")
+    console.print(table)
+    console.print(f"DEM: {result.dem_path}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile or CSV")],
+    layer: Annotated[str, typer.Option("--layer", help="Target layer id")],
+    field_map: Annotated[
+        list[str] | None, typer.Option("--field-map", help="Rename a field: source=destination")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of the input coordinates, e.g. EPSG:4547")
+    ] = None,
+) -> None:
+    """Replace a layer with a file's features: all rows or none."""
+    from layers.io import import_file, parse_field_map
+
+    settings = get_settings()
+    try:
+        mapping = parse_field_map(field_map)
+        with _progress() as progress:
+            result = import_file(
+                settings.effective_database_url,
+                path,
+                layer,
+                field_map=mapping,
+                crs=crs,
+                progress=_Bars(progress).rows,
+            )
+    except (LayersError, ValueError) as exc:
+        raise _fail(f"{exc}; layer {layer!r} left unchanged") from None
+    console.print(
+        f"{result.layer}: {result.rows_after:,} rows loaded (replacing {result.rows_before:,})"
+    )
+
+
+@app.command("import-raster")
+def import_raster(
+    path: Annotated[Path, typer.Argument(help="A GeoTIFF in any CRS")],
+    name: Annotated[str, typer.Option("--name", help="Dataset name, e.g. dem or rainfall")],
+) -> None:
+    """Convert a GeoTIFF to a Cloud-Optimized GeoTIFF in the data directory and register it."""
+    from layers.rasters import import_raster as do_import
+
+    settings = get_settings()
+    try:
+        with console.status(f"converting {path} to a COG"):
+            info = do_import(settings.effective_database_url, path, name, settings.data_dir)
+    except LayersError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"raster {info.name!r}: {info.width}×{info.height}, {info.bands} band(s), {info.dtype}, "
+        f"{info.crs} → {info.path}"
+    )
+
+
+@app.command("export")
+def export(
+    layer: Annotated[str, typer.Argument(help="Layer id")],
+    out: Annotated[Path, typer.Argument(help="Output: .gpkg, .geojson or .csv")],
+) -> None:
+    """Export a layer to GeoPackage, GeoJSON or CSV."""
+    from layers.io import export_layer
+
+    settings = get_settings()
+    try:
+        n = export_layer(settings.effective_database_url, layer, out)
+    except LayersError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"{layer}: {n:,} features written to {out}")
+
+
+@app.command("layers")
+def layers_list() -> None:
+    """List the layers of the catalog."""
+    from layers.catalog import CATALOG
+
+    table = Table("id", "title", "geometry", "properties (* sensitive)")
+    for lyr in CATALOG.values():
+        props = ", ".join(p.name + ("*" if p.sensitive else "") for p in lyr.properties)
+        table.add_row(lyr.id, f"{lyr.title_zh} {lyr.title_en}", lyr.geometry_type, props)
+    console.print(table)
 
 
 def _dbname(url: str) -> str:

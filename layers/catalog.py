@@ -53,6 +53,7 @@ class Property:
         required: rows without a value are rejected on import.
         sensitive: personal data, masked unless the caller's role may see it.
         enum: the allowed values, when the set is closed.
+        value_aliases: other spellings accepted on import, mapped to an allowed value.
     """
 
     name: str
@@ -61,6 +62,7 @@ class Property:
     required: bool = False
     sensitive: bool = False
     enum: tuple[str, ...] | None = None
+    value_aliases: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,20 @@ HAZARD_LEVELS = ("small", "medium", "large", "huge")
 SENSOR_KINDS = ("rain_gauge", "water_level")
 WARNING_LEVELS = ("blue", "yellow", "orange", "red")
 ADMIN_LEVELS = ("district", "street", "community")
+#: OpenStreetMap admin_level in China (6 county/district, 8 township/sub-district,
+#: 10 village/community) and the Chinese words, as accepted on import.
+ADMIN_LEVEL_ALIASES = {
+    "6": "district",
+    "8": "street",
+    "10": "community",
+    "区": "district",
+    "县": "district",
+    "街道": "street",
+    "镇": "street",
+    "乡": "street",
+    "社区": "community",
+    "村": "community",
+}
 
 CATALOG = Catalog(
     (
@@ -221,7 +237,14 @@ CATALOG = Catalog(
             properties=(
                 _CODE,
                 _NAME,
-                _p("level", "string", "Admin level", required=True, enum=ADMIN_LEVELS),
+                _p(
+                    "level",
+                    "string",
+                    "Admin level",
+                    required=True,
+                    enum=ADMIN_LEVELS,
+                    value_aliases=ADMIN_LEVEL_ALIASES,
+                ),
                 _p("parent_code", "string", "Code of the enclosing admin area"),
             ),
             style=Style("#4fc3f7", "line", width=2.0),
