@@ -11,8 +11,9 @@ from fastapi import FastAPI, Request, Response
 from geo_service import __version__
 from geo_service.db import create_pool
 from geo_service.errors import install_error_handlers
+from geo_service.layer_events import LayerVersions
 from geo_service.logs import Timer, configure_logging
-from geo_service.routers import features, geo, health
+from geo_service.routers import features, geo, health, raster, styles, tiles
 from geo_service.settings import Settings, get_settings
 from layers.catalog import CATALOG
 
@@ -31,10 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await create_pool(settings)
+        app.state.layer_versions = LayerVersions(settings.effective_database_url)
+        app.state.layer_versions.start()
         log.info("started", extra={"database": _redacted(settings.effective_database_url)})
         try:
             yield
         finally:
+            await app.state.layer_versions.stop()
             await app.state.pool.close()
 
     app = FastAPI(
@@ -68,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(geo.router)
+    app.include_router(tiles.router)
+    app.include_router(raster.router)
+    app.include_router(styles.router)
     return app
 
 

@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from geo_service.settings import Settings, get_settings
+from geo_service.tiles_cli import tiles_app
 from layers.errors import ClusterError, LayersError
 from layers.pgcluster import LocalCluster, ensure_database, replace_database
 
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The PostGIS database: a project-local cluster or ONEMAP_DATABASE_URL.")
 app.add_typer(db_app, name="db")
+app.add_typer(tiles_app, name="tiles")
 
 console = Console(stderr=True)
 

@@ -70,3 +70,25 @@ def test_health_degrades_and_recovers_without_restart(live_server_factory) -> No
         assert server.proc.poll() is None, "the server must not have restarted"
     finally:
         destroy_cluster(cluster)
+
+
+async def test_layer_versions_follow_writes(client: httpx.AsyncClient, db_url: str) -> None:
+    """A write to a layer moves its version in the app through LISTEN/NOTIFY."""
+    import asyncio
+
+    import psycopg
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    versions = app.state.layer_versions
+    await asyncio.wait_for(versions.connected.wait(), 5)
+    before = versions.version("rivers")
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO rivers (code, name, geom) VALUES "
+            "('R1', '河', ST_Multi(ST_GeomFromText('LINESTRING(113 22, 113.1 22.1)', 4326)))"
+        )
+    for _ in range(100):
+        if versions.version("rivers") > before:
+            break
+        await asyncio.sleep(0.02)
+    assert versions.version("rivers") == before + 1

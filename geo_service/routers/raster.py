@@ -1,0 +1,7 @@
+"""Routes of the raster module."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
