@@ -62,11 +62,11 @@ class LayerVersions:
                 continue
             self._conn = conn
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c: lost.set())
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
             try:
                 queue: asyncio.Queue[str] = asyncio.Queue()
                 await conn.add_listener(
-                    CHANNEL, lambda _c, _pid, _ch, payload: queue.put_nowait(payload)
+                    CHANNEL, lambda _c, _pid, _ch, payload, q=queue: q.put_nowait(payload)
                 )
                 await self.refresh(conn)
                 self.connected.set()
