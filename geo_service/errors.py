@@ -122,4 +122,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # Each mapped class gets its own handler: the bare ``Exception`` handler runs in
+    # Starlette's ServerErrorMiddleware, which re-raises after responding.
+    for cls in STATUS_CODES:
+        app.add_exception_handler(cls, _mapped_or_internal)
     app.add_exception_handler(Exception, _mapped_or_internal)

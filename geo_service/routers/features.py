@@ -1,7 +1,333 @@
-"""Routes of the features module."""
+"""OGC API – Features (Part 1 core + GeoJSON, Part 3 filtering): generated from the catalog.
+
+Masking: a property flagged ``sensitive`` in the catalog is *omitted* (not set to null) from
+features, CSV columns and queryables when the caller's role is below the layer's
+``sensitive_role``; filtering, sorting or selecting on it is a 400 ``property_not_visible``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Any
+from urllib.parse import urlencode
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from geo_service.auth import RoleDep
+from geo_service.deps import CatalogDep, PoolDep
+from geo_service.errors import BadRequest, NotFound
+from geo_service.features import documents as docs
+from geo_service.features.cql import parse_filter
+from geo_service.features.items import ItemsQuery, count_matched, fetch_csv, fetch_features
+from geo_service.features.lookup import layer_of
+from geo_service.features.params import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    check_visible,
+    coerce_value,
+    parse_bbox,
+    parse_datetime,
+    parse_int,
+    parse_properties,
+    parse_sortby,
+)
+from layers.catalog import Catalog, Layer, role_allows
+
+router = APIRouter(tags=["OGC API Features"])
+
+#: Query parameters of /items that are not property-equality filters.
+ITEMS_PARAMS = frozenset(
+    {
+        "f",
+        "bbox",
+        "bbox-crs",
+        "limit",
+        "offset",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "sortby",
+        "properties",
+        "datetime",
+        "crs",
+    }
+)
+FORMAT_DOC = "Output format: `json` (default) or `csv` (items only)."
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def readable_layer(catalog: Catalog, collection_id: str, role: str) -> Layer:
+    """The layer, if the caller may read it (an unreadable layer is a 404, like a missing one)."""
+    layer = layer_of(catalog, collection_id)  # 404 if unknown
+    if not role_allows(role, layer.read_role):
+        raise NotFound(f"unknown collection {collection_id!r}", code="unknown_layer")
+    return layer
+
+
+def json_format(f: str | None) -> None:
+    if f not in (None, "", "json", "geojson"):
+        raise BadRequest(f"unsupported format f={f!r}; use json", code="invalid_format")
+
+
+@router.get("/", summary="Landing page")
+async def landing_page(
+    request: Request, f: str | None = Query(None, description=FORMAT_DOC)
+) -> JSONResponse:
+    json_format(f)
+    return JSONResponse(docs.landing(base_url(request)))
+
+
+@router.get("/conformance", summary="Conformance classes")
+async def conformance(f: str | None = Query(None, description=FORMAT_DOC)) -> JSONResponse:
+    json_format(f)
+    return JSONResponse({"conformsTo": docs.CONFORMANCE})
+
+
+@router.get("/collections", summary="All collections (layers) of the catalog")
+async def collections(
+    request: Request,
+    pool: PoolDep,
+    catalog: CatalogDep,
+    role: RoleDep,
+    f: str | None = Query(None, description=FORMAT_DOC),
+) -> JSONResponse:
+    json_format(f)
+    base = base_url(request)
+    layers = list(catalog.readable_by(role))
+    async with pool.acquire() as conn:
+        ext = await docs.extents(conn, layers)
+    return JSONResponse(
+        {
+            "links": [docs.link(f"{base}/collections", "self", docs.JSON, "Collections")],
+            "collections": [docs.collection(base, lyr, ext.get(lyr.id)) for lyr in layers],
+        }
+    )
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+async def collection(
+    collection_id: str,
+    request: Request,
+    pool: PoolDep,
+    catalog: CatalogDep,
+    role: RoleDep,
+    f: str | None = Query(None, description=FORMAT_DOC),
+) -> JSONResponse:
+    json_format(f)
+    layer = readable_layer(catalog, collection_id, role)
+    async with pool.acquire() as conn:
+        ext = await docs.extents(conn, [layer])
+    return JSONResponse(docs.collection(base_url(request), layer, ext.get(layer.id)))
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)")
+async def queryables(
+    collection_id: str,
+    request: Request,
+    catalog: CatalogDep,
+    role: RoleDep,
+    f: str | None = Query(None, description=FORMAT_DOC),
+) -> JSONResponse:
+    json_format(f)
+    layer = readable_layer(catalog, collection_id, role)
+    doc = docs.queryables(base_url(request), layer, list(layer.visible_properties(role)))
+    return JSONResponse(doc, media_type=docs.SCHEMA_JSON)
+
+
+def _page_url(request: Request, offset: int) -> str:
+    items = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+    if offset:
+        items.append(("offset", str(offset)))
+    query = urlencode(items)
+    return str(request.url.replace(query=query))
+
+
+def build_query(
+    request: Request,
+    layer: Layer,
+    role: str,
+    *,
+    bbox: str | None,
+    bbox_crs: str | None,
+    limit: str | None,
+    offset: str | None,
+    filter_: str | None,
+    filter_lang: str | None,
+    filter_crs: str | None,
+    sortby: str | None,
+    properties: str | None,
+    datetime_: str | None,
+) -> ItemsQuery:
+    """Check every query parameter of /items and turn them into an :class:`ItemsQuery`."""
+    visible = {p.name for p in layer.visible_properties(role)}
+    q = ItemsQuery(
+        layer=layer,
+        visible=visible,
+        props=parse_properties(properties, layer, visible),
+        bbox=parse_bbox(bbox, bbox_crs),
+        limit=parse_int("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=parse_int("offset", offset, 0, 0, 2**62),
+        sortby=parse_sortby(sortby, layer, visible),
+    )
+    q.start, q.end = parse_datetime(datetime_, layer)
+    if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
+        raise BadRequest(f"unsupported filter-crs {filter_crs!r}; use {docs.CRS84}")
+    for name, raw in request.query_params.multi_items():
+        if name in ITEMS_PARAMS:
+            continue
+        prop = check_visible(layer, name, visible)  # 400 naming it if unknown/hidden
+        q.filters.append({"op": "=", "args": [{"property": name}, coerce_value(prop, raw)]})
+    if filter_ is not None and filter_.strip():
+        q.filters.append(parse_filter(filter_, filter_lang))
+    elif filter_lang and filter_lang not in ("cql2-text", "cql2-json"):
+        raise BadRequest(f"unsupported filter-lang {filter_lang!r}; use cql2-text or cql2-json")
+    return q
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection (GeoJSON or CSV)",
+    response_class=Response,
+    responses={200: {"content": {docs.GEOJSON: {}, docs.CSV: {}}}},
+)
+async def items(
+    collection_id: str,
+    request: Request,
+    pool: PoolDep,
+    catalog: CatalogDep,
+    role: RoleDep,
+    bbox: str | None = Query(
+        None, description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon/lat)"
+    ),
+    bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS84 or EPSG:3857 URI"),
+    limit: str | None = Query(
+        None, description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT})"
+    ),
+    offset: str | None = Query(None, description="Features to skip"),
+    filter_: str | None = Query(None, alias="filter", description="CQL2 filter"),
+    filter_lang: str | None = Query(
+        None, alias="filter-lang", description="cql2-text (default) or cql2-json"
+    ),
+    filter_crs: str | None = Query(
+        None, alias="filter-crs", description="CRS of filter geometries (CRS84)"
+    ),
+    sortby: str | None = Query(None, description="+prop,-prop,…"),
+    properties: str | None = Query(None, description="Comma-separated properties to return"),
+    datetime_: str | None = Query(
+        None, alias="datetime", description="Instant or interval a/b (open end ..)"
+    ),
+    f: str | None = Query(None, description="json (GeoJSON, default) or csv"),
+) -> Response:
+    """Other query parameters named like a property filter by equality (``?category=school``)."""
+    layer = readable_layer(catalog, collection_id, role)
+    fmt = (f or "json").lower()
+    if fmt not in ("json", "geojson", "csv"):
+        raise BadRequest(f"unsupported format f={f!r}; use json or csv", code="invalid_format")
+    q = build_query(
+        request,
+        layer,
+        role,
+        bbox=bbox,
+        bbox_crs=bbox_crs,
+        limit=limit,
+        offset=offset,
+        filter_=filter_,
+        filter_lang=filter_lang,
+        filter_crs=filter_crs,
+        sortby=sortby,
+        properties=properties,
+        datetime_=datetime_,
+    )
+    async with pool.acquire() as conn:
+        if fmt == "csv":
+            body = await fetch_csv(conn, q)
+            matched, estimated = await count_matched(conn, q)
+        else:
+            features = await fetch_features(conn, q)
+            matched, estimated = await count_matched(conn, q)
+
+    returned = body.count(b"\n") - 1 if fmt == "csv" else len(features)
+    links = [
+        docs.link(
+            str(request.url), "self", docs.CSV if fmt == "csv" else docs.GEOJSON, "This page"
+        ),
+        docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", docs.JSON),
+    ]
+    more = q.offset + returned < matched if not estimated else returned == q.limit
+    if more and returned > 0:
+        links.append(
+            docs.link(_page_url(request, q.offset + q.limit), "next", links[0]["type"], "Next page")
+        )
+    if q.offset > 0:
+        links.append(
+            docs.link(
+                _page_url(request, max(0, q.offset - q.limit)),
+                "prev",
+                links[0]["type"],
+                "Previous page",
+            )
+        )
+
+    if fmt == "csv":
+        headers = {
+            "Content-Disposition": f'attachment; filename="{layer.id}.csv"',
+            "OGC-NumberMatched": str(matched),
+            "OGC-NumberReturned": str(returned),
+            "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"' for lk in links),
+        }
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+
+    head: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "numberMatched": matched,
+        "numberReturned": returned,
+    }
+    if estimated:
+        head["numberMatchedEstimated"] = True
+    head["links"] = links
+    # The features were serialised by PostGIS; splice them in without re-parsing.
+    body_text = (
+        json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' + ",".join(features) + "]}"
+    )
+    return Response(body_text.encode(), media_type=docs.GEOJSON)
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="One feature by its id (the `code` property)",
+    response_class=Response,
+    responses={200: {"content": {docs.GEOJSON: {}}}},
+)
+async def item(
+    collection_id: str,
+    feature_id: str,
+    request: Request,
+    pool: PoolDep,
+    catalog: CatalogDep,
+    role: RoleDep,
+    properties: str | None = Query(None, description="Comma-separated properties to return"),
+    f: str | None = Query(None, description=FORMAT_DOC),
+) -> Response:
+    json_format(f)
+    layer = readable_layer(catalog, collection_id, role)
+    visible = {p.name for p in layer.visible_properties(role)}
+    q = ItemsQuery(
+        layer, visible, parse_properties(properties, layer, visible), fid=feature_id, limit=1
+    )
+    async with pool.acquire() as conn:
+        rows = await fetch_features(conn, q)
+    if not rows:
+        raise NotFound(
+            f"collection {layer.id!r} has no feature {feature_id!r}", code="unknown_feature"
+        )
+    base = base_url(request)
+    links = [
+        docs.link(str(request.url), "self", docs.GEOJSON, "This feature"),
+        docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON),
+    ]
+    body_text = rows[0][:-1] + ', "links": ' + json.dumps(links) + "}"
+    return Response(body_text.encode(), media_type=docs.GEOJSON)

@@ -1,0 +1,281 @@
+"""CQL2 (OGC API – Features Part 3) → SQL with bound parameters.
+
+Text and JSON filters are parsed and validated by the ``cql2`` library; its JSON AST
+(``Expr.to_json()``) is then translated here, because ``cql2``'s own ``to_sql`` inlines
+literals.  Property names are looked up in the catalog (only the properties the caller's role
+may see are queryable) and every literal becomes a ``$n`` parameter whose type is checked
+against the property it is compared with, so the database never sees a type error.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import cql2
+import shapely
+import shapely.geometry
+
+from geo_service.errors import BadRequest
+from geo_service.features.lookup import property_of
+from geo_service.features.sqlbits import Params, ident
+from layers.catalog import Layer
+
+#: Names a filter may use for the feature geometry.
+GEOMETRY_NAMES = ("geometry", "geom")
+
+_COMPARE = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_SPATIAL = {
+    "s_intersects": "ST_Intersects",
+    "s_within": "ST_Within",
+    "s_contains": "ST_Contains",
+    "s_disjoint": "ST_Disjoint",
+    "s_equals": "ST_Equals",
+    "s_touches": "ST_Touches",
+    "s_crosses": "ST_Crosses",
+    "s_overlaps": "ST_Overlaps",
+}
+_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/"}
+_NUMERIC = ("integer", "number")
+
+
+class InvalidFilter(BadRequest):
+    def __init__(self, detail: str):
+        super().__init__(detail, code="invalid_filter")
+
+
+def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
+    """Parse a CQL2 filter in ``lang`` (``cql2-text``, the default, or ``cql2-json``).
+
+    Returns the CQL2 JSON AST; raises :class:`InvalidFilter` with the parser's message.
+    """
+    lang = (lang or "cql2-text").lower()
+    try:
+        if lang == "cql2-text":
+            expr = cql2.parse_text(text)
+        elif lang == "cql2-json":
+            expr = cql2.parse_json(text)
+        else:
+            raise BadRequest(
+                f"unsupported filter-lang {lang!r}; use cql2-text or cql2-json",
+                code="invalid_filter_lang",
+            )
+        expr.validate()
+        ast = expr.to_json()
+    except (cql2.ParseError, cql2.ValidationError, ValueError, TypeError) as exc:
+        raise InvalidFilter(f"invalid {lang} filter: {str(exc).strip()}") from None
+    if not isinstance(ast, dict | bool):
+        raise InvalidFilter(f"invalid {lang} filter: not a boolean expression")
+    return ast  # type: ignore[return-value]
+
+
+def parse_instant(value: str) -> datetime:
+    """An RFC 3339 date-time (or a date, taken as 00:00 UTC) as an aware UTC datetime."""
+    v = value.strip()
+    try:
+        if len(v) == 10:
+            return datetime.combine(date.fromisoformat(v), time(0), tzinfo=UTC)
+        dt = datetime.fromisoformat(v.replace("z", "Z"))
+    except ValueError:
+        raise BadRequest(f"invalid date-time {value!r} (expected RFC 3339)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def geometry_literal(params: Params, geojson: dict[str, Any]) -> str:
+    """A bound GeoJSON geometry (EPSG:4326) after checking it with shapely."""
+    try:
+        geom = shapely.geometry.shape(geojson)
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
+        raise InvalidFilter(f"invalid geometry in filter: {exc}") from None
+    return f"ST_GeomFromWKB({params.add(shapely.to_wkb(geom), 'bytea')}, 4326)"
+
+
+class Translator:
+    """Translate one CQL2 JSON AST for ``layer`` as seen by a caller who may see ``visible``."""
+
+    def __init__(self, layer: Layer, visible: set[str], params: Params, alias: str = "t"):
+        self.layer = layer
+        self.visible = visible
+        self.params = params
+        self.alias = alias
+
+    # --- entry ---------------------------------------------------------------------
+    def where(self, node: Any) -> str:
+        sql, typ = self.expr(node)
+        if typ not in ("boolean", None):
+            raise InvalidFilter("a filter must be a boolean expression")
+        return sql
+
+    # --- values --------------------------------------------------------------------
+    def prop(self, name: str) -> tuple[str, str]:
+        if name in GEOMETRY_NAMES:
+            return f"{self.alias}.geom", "geometry"
+        p = property_of(self.layer, name)  # 400 naming it
+        if name not in self.visible:
+            raise BadRequest(
+                f"property {name!r} of layer {self.layer.id!r} is not available to your role",
+                code="property_not_visible",
+            )
+        return f"{self.alias}.{ident(p.name)}", p.type
+
+    def literal(self, value: Any, hint: str | None) -> tuple[str, str | None]:
+        """Bind a literal, checked against ``hint`` (the type it is compared with)."""
+        add = self.params.add
+        if value is None:
+            return "NULL", None
+        if isinstance(value, bool):
+            self._check(hint, "boolean", value)
+            return add(value, "boolean"), "boolean"
+        if isinstance(value, int | float):
+            self._check(hint, "number", value)
+            return add(float(value), "float8"), "number"
+        if isinstance(value, str):
+            if hint == "datetime":
+                return add(parse_instant(value), "timestamptz"), "datetime"
+            self._check(hint, "string", value)
+            return add(value, "text"), "string"
+        if isinstance(value, dict):
+            if "timestamp" in value or "date" in value:
+                self._check(hint, "datetime", value)
+                raw = value.get("timestamp") or value.get("date")
+                return add(parse_instant(str(raw)), "timestamptz"), "datetime"
+            if "bbox" in value:
+                b = [float(x) for x in value["bbox"]]
+                if len(b) == 6:
+                    b = [b[0], b[1], b[3], b[4]]
+                if len(b) != 4:
+                    raise InvalidFilter("a BBOX needs 4 or 6 numbers")
+                a = ", ".join(add(x, "float8") for x in b)
+                return f"ST_MakeEnvelope({a}, 4326)", "geometry"
+            if "type" in value:
+                return geometry_literal(self.params, value), "geometry"
+            if "interval" in value:
+                raise InvalidFilter("an INTERVAL may only be used in a temporal operator")
+            if "op" in value:
+                return self.expr(value)
+            if "property" in value:
+                return self.prop(str(value["property"]))
+        raise InvalidFilter(f"unsupported value in filter: {json.dumps(value)[:200]}")
+
+    @staticmethod
+    def _check(hint: str | None, typ: str, value: Any) -> None:
+        if hint is None or hint == typ or (hint in _NUMERIC and typ == "number"):
+            return
+        raise InvalidFilter(f"cannot compare a {hint} value with {json.dumps(value)[:100]}")
+
+    def operand(self, node: Any, hint: str | None = None) -> tuple[str, str | None]:
+        if isinstance(node, dict) and "property" in node and "op" not in node:
+            return self.prop(str(node["property"]))
+        if isinstance(node, dict) and "op" in node:
+            return self.expr(node)
+        return self.literal(node, hint)
+
+    def _typed_args(self, args: list[Any]) -> list[tuple[str, str | None]]:
+        """Translate ``args``, binding literals with the type of the first non-literal."""
+        hint: str | None = None
+        out: list[tuple[str, str | None] | None] = [None] * len(args)
+        for i, a in enumerate(args):
+            if isinstance(a, dict) and ("property" in a or "op" in a):
+                out[i] = self.operand(a)
+                hint = hint or out[i][1]  # type: ignore[index]
+        for i, a in enumerate(args):
+            if out[i] is None:
+                out[i] = self.literal(a, hint)
+        return [o for o in out if o is not None]
+
+    # --- expressions ---------------------------------------------------------------
+    def expr(self, node: Any) -> tuple[str, str | None]:
+        if isinstance(node, bool):
+            return ("TRUE" if node else "FALSE"), "boolean"
+        if not isinstance(node, dict) or "op" not in node:
+            return self.operand(node)
+        op = str(node["op"]).lower()
+        args = node.get("args") or []
+        if op in ("and", "or"):
+            parts = [self.where(a) for a in args]
+            return "(" + f" {op.upper()} ".join(parts) + ")", "boolean"
+        if op == "not":
+            return f"(NOT {self.where(args[0])})", "boolean"
+        if op in _COMPARE:
+            (a, ta), (b, tb) = self._typed_args(args)
+            self._compatible(ta, tb)
+            return f"({a} {_COMPARE[op]} {b})", "boolean"
+        if op == "like":
+            (a, ta), (b, tb) = self._typed_args(args)
+            if "string" not in (ta, tb):
+                raise InvalidFilter("LIKE needs string operands")
+            return f"({a} LIKE {b})", "boolean"
+        if op == "between":
+            (a, ta), (lo, _), (hi, _) = self._typed_args(args)
+            return f"({a} BETWEEN {lo} AND {hi})", "boolean"
+        if op == "in":
+            a, ta = self.operand(args[0])
+            values = args[1] if isinstance(args[1], list) else [args[1]]
+            if not values:
+                return "FALSE", "boolean"
+            items = [self.literal(v, ta)[0] for v in values]
+            return f"({a} IN ({', '.join(items)}))", "boolean"
+        if op == "isnull":
+            a, _ = self.operand(args[0])
+            return f"({a} IS NULL)", "boolean"
+        if op == "casei":
+            a, ta = self.operand(args[0], "string")
+            return f"lower({a})", "string"
+        if op in _ARITH:
+            (a, ta), (b, tb) = self._typed_args(args)
+            if ta not in (*_NUMERIC, None) or tb not in (*_NUMERIC, None):
+                raise InvalidFilter(f"arithmetic {op!r} needs numeric operands")
+            return f"({a} {_ARITH[op]} {b})", "number"
+        if op in _SPATIAL:
+            (a, ta), (b, tb) = (self.operand(x) for x in args)
+            if ta != "geometry" or tb != "geometry":
+                raise InvalidFilter(f"{op.upper()} needs two geometries")
+            return f"{_SPATIAL[op]}({a}, {b})", "boolean"
+        if op.startswith("t_"):
+            return self.temporal(op, args), "boolean"
+        raise InvalidFilter(f"unsupported CQL2 operator or function {node['op']!r}")
+
+    @staticmethod
+    def _compatible(ta: str | None, tb: str | None) -> None:
+        if ta is None or tb is None or ta == tb:
+            return
+        if ta in _NUMERIC and tb in _NUMERIC:
+            return
+        raise InvalidFilter(f"cannot compare a {ta} with a {tb}")
+
+    def temporal(self, op: str, args: list[Any]) -> str:
+        """Temporal operators on an instant property against an instant or an interval."""
+        a, ta = self.operand(args[0])
+        if ta != "datetime":
+            raise InvalidFilter(f"{op.upper()} needs a date-time property as first argument")
+        other = args[1]
+        if isinstance(other, dict) and "interval" in other:
+            lo_raw, hi_raw = (str(x) for x in other["interval"])
+            lo = (
+                None
+                if lo_raw in ("..", "")
+                else self.params.add(parse_instant(lo_raw), "timestamptz")
+            )
+            hi = (
+                None
+                if hi_raw in ("..", "")
+                else self.params.add(parse_instant(hi_raw), "timestamptz")
+            )
+        else:
+            lo = hi = self.literal(other, "datetime")[0]
+        inside = (
+            " AND ".join([f"{a} >= {lo}"] * (lo is not None) + [f"{a} <= {hi}"] * (hi is not None))
+            or f"{a} IS NOT NULL"
+        )
+        if op in ("t_intersects", "t_during", "t_equals"):
+            return f"({inside})"
+        if op == "t_disjoint":
+            return f"(NOT ({inside}))"
+        if op == "t_before":
+            return f"({a} < {lo})" if lo is not None else "FALSE"
+        if op == "t_after":
+            return f"({a} > {hi})" if hi is not None else "FALSE"
+        raise InvalidFilter(f"unsupported temporal operator {op!r}")

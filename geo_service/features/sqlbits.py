@@ -1,0 +1,82 @@
+"""Small SQL helpers: bound parameters, quoted catalog identifiers, feature expressions.
+
+Identifiers only ever come from the layer catalog (:func:`ident`); every value goes through
+:class:`Params` as a ``$n`` placeholder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from layers.catalog import Layer, Property
+
+#: Decimal places of coordinates in GeoJSON output (1e-7 degree ≈ 1 cm).
+COORD_DECIMALS = 7
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (only call it with catalog names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Params:
+    """Values bound as ``$1, $2, …`` in the order they were added."""
+
+    values: list[Any] = field(default_factory=list)
+
+    def add(self, value: Any, cast: str | None = None) -> str:
+        """Bind ``value``; returns its placeholder (with an explicit ``::cast`` if given)."""
+        self.values.append(value)
+        ph = f"${len(self.values)}"
+        return f"{ph}::{cast}" if cast else ph
+
+
+def column_json(prop: Property, alias: str = "t") -> str:
+    """A column as a JSON-ready SQL value; datetimes as ISO 8601 UTC with ``Z``."""
+    col = f"{alias}.{ident(prop.name)}"
+    if prop.type == "datetime":
+        # timestamptz renders in the session time zone; force UTC so output never
+        # depends on the server's TimeZone setting.
+        return f"((to_json({col} AT TIME ZONE 'UTC') #>> '{{}}') || 'Z')"
+    return col
+
+
+def column_text(prop: Property, alias: str = "t") -> str:
+    """A column as text for CSV (datetimes ISO 8601 UTC, booleans true/false)."""
+    if prop.type == "datetime":
+        return column_json(prop, alias)
+    return f"{alias}.{ident(prop.name)}::text"
+
+
+def feature_json(
+    layer: Layer, props: Iterable[Property], alias: str = "t", extra: dict[str, str] | None = None
+) -> str:
+    """SQL building one GeoJSON Feature (as ``json``) of a row of ``layer``.
+
+    Args:
+        extra: additional property name → SQL expression (e.g. a computed distance in metres).
+    """
+    args: list[str] = []
+    for p in props:
+        args.append("'" + p.name.replace("'", "''") + "'")
+        args.append(column_json(p, alias))
+    for name, expr in (extra or {}).items():
+        args.append("'" + name.replace("'", "''") + "'")
+        args.append(expr)
+    props_sql = "json_build_object(" + ", ".join(args) + ")" if args else "'{}'::json"
+    return (
+        "json_build_object('type', 'Feature', 'id', "
+        f"{alias}.{ident(layer.key)}, 'geometry', "
+        f"ST_AsGeoJSON({alias}.geom, {COORD_DECIMALS})::json, 'properties', {props_sql})"
+    )
+
+
+def point_sql(params: Params, lon: float, lat: float) -> str:
+    """A bound EPSG:4326 point (lon/lat in degrees)."""
+    return (
+        f"ST_SetSRID(ST_MakePoint({params.add(float(lon), 'float8')}, "
+        f"{params.add(float(lat), 'float8')}), 4326)"
+    )
