@@ -44,7 +44,7 @@ class NotFound(ApiError):
 
 
 #: exception class → (HTTP status, error code).  Looked up along the class's MRO.
-STATUS_CODES: dict[type[BaseException], tuple[int, str]] = {
+STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     layer_errors.UnknownLayer: (404, "unknown_layer"),
     layer_errors.UnknownProperty: (400, "unknown_property"),
     layer_errors.ImportFailed: (400, "import_failed"),
