@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = CATALOG
+    app.state.key_cache = {}
     install_error_handlers(app)
 
     @app.middleware("http")

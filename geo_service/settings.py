@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="Where generated demo data, COGs and scenarios live.",
     )
 
+    # --- security ------------------------------------------------------------
+    anonymous_role: Literal["anonymous", "viewer"] = Field(
+        "viewer",
+        description="Role of callers without an API key (never one that may write).",
+    )
+
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(
         None,
