@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
 from geo_service.db import create_pool
@@ -14,6 +15,7 @@ from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import Timer, configure_logging
 from geo_service.routers import features, geo, health, raster, styles, tiles
+from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
 from layers.catalog import CATALOG
 
@@ -51,6 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = CATALOG
     app.state.key_cache = {}
     install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(
+        RateLimit, per_minute=settings.rate_limit_per_min, burst=settings.rate_limit_burst
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 
     @app.middleware("http")
     async def access_log(

@@ -43,6 +43,17 @@ class Settings(BaseSettings):
         description="Role of callers without an API key (never one that may write).",
     )
 
+    max_body_mb: float = Field(16.0, description="Refuse request bodies larger than this (413).")
+    rate_limit_per_min: int = Field(
+        6000, description="Requests per minute per API key and worker (0 = off)."
+    )
+    rate_limit_burst: int = Field(600, description="Requests a caller may burst above the rate.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (JSON list); '*' refused "
+        "in production.",
+    )
+
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(
         None,
@@ -74,6 +85,8 @@ class Settings(BaseSettings):
                 "ONEMAP_ENV=production needs ONEMAP_DATABASE_URL (the project-local cluster "
                 "uses trust authentication and is for development only)"
             )
+        if self.env == "production" and "*" in self.cors_origins:
+            raise SettingsError("ONEMAP_ENV=production refuses ONEMAP_CORS_ORIGINS='*'")
         return self
 
     @property
