@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return response
 
+    _document_error_bodies(app)
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(geo.router)
@@ -102,3 +103,39 @@ def _redacted(url: str) -> str:
         netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+#: The JSON body of every error response (see geo_service/errors.py).
+ERROR_SCHEMA: dict[str, object] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["code", "detail"],
+    "properties": {
+        "code": {"type": "string", "description": "Stable machine-readable error code"},
+        "detail": {"type": "string", "description": "What was wrong, for a person"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """Make the OpenAPI document describe OneMap's real error body for 422s."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+            )
+            schemas = spec.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_SCHEMA
+                schemas.pop("ValidationError", None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
