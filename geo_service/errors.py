@@ -52,6 +52,11 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),
     asyncpg.exceptions.ConnectionDoesNotExistError: (503, "database_unavailable"),
     asyncpg.exceptions.InterfaceError: (503, "database_unavailable"),
+    # A connection cut mid-protocol by a database shutdown or restart.
+    asyncpg.exceptions.InternalClientError: (503, "database_unavailable"),
+    asyncpg.exceptions.OperatorInterventionError: (503, "database_unavailable"),
+    asyncpg.exceptions.PostgresConnectionError: (503, "database_unavailable"),
+    asyncpg.exceptions.TooManyConnectionsError: (503, "database_unavailable"),
     asyncpg.exceptions.QueryCanceledError: (503, "query_timeout"),
     ConnectionError: (503, "database_unavailable"),
     OSError: (503, "database_unavailable"),
