@@ -164,7 +164,12 @@ def import_file(
     if len(frame) == 0:
         raise ImportFailed(str(path), "the file has no features")
     (result,) = replace_layers(
-        url, {layer.id: frame}, source=str(path), progress=progress, catalog=catalog
+        url,
+        {layer.id: frame},
+        source=str(path),
+        progress=progress,
+        catalog=catalog,
+        action="layer.import",
     )
     return result
 

@@ -21,6 +21,7 @@ import shapely
 from psycopg import sql
 from shapely.validation import explain_validity
 
+from layers.audit import record
 from layers.catalog import CATALOG, Catalog, Layer
 from layers.errors import ImportFailed
 from layers.schema import FOREIGN_KEYS
@@ -315,8 +316,12 @@ def replace_layers(
     source: str = "<data>",
     progress: Progress | None = None,
     catalog: Catalog = CATALOG,
+    action: str = "layer.replace",
+    actor: str | None = None,
 ) -> list[LoadResult]:
     """Validate and swap several layers (and optionally sensor readings) in ONE transaction.
+
+    The change is written to ``audit_log`` (``action``, ``actor``) in the same transaction.
 
     Raises:
         ImportFailed: a row is invalid or a reference between layers is broken; the
@@ -331,6 +336,17 @@ def replace_layers(
                     results.append(swap_layer(conn, catalog[lid], prepared[lid], progress))
             if readings is not None:
                 _replace_readings(conn, readings, progress)
+            record(
+                conn,
+                action,
+                ",".join(r.layer for r in results),
+                actor=actor,
+                detail={
+                    "source": source,
+                    "rows": {r.layer: r.rows_after for r in results},
+                    "replaced": {r.layer: r.rows_before for r in results},
+                },
+            )
             if progress:
                 progress("commit", 0, 1)
             conn.commit()  # deferred foreign keys are checked here

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from layers.audit import record
 from layers.errors import ImportFailed
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -132,6 +133,9 @@ def register(url: str, info: RasterInfo, source: str | None = None) -> None:
                 json.dumps(list(info.bounds_4326)),
                 source,
             ),
+        )
+        record(
+            conn, "raster.register", info.name, detail={"source": source, "path": str(info.path)}
         )
 
 

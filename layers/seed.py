@@ -60,7 +60,12 @@ def load_demo(
         progress=generate_progress,
     )
     results = replace_layers(
-        url, city.layers, readings=city.sensor_readings, source="demo city", progress=load_progress
+        url,
+        city.layers,
+        readings=city.sensor_readings,
+        source=f"demo city (scale {scale}, seed {seed})",
+        progress=load_progress,
+        action="demo.load",
     )
     dem = Path(data_dir) / "rasters" / "dem.tif"
     if city.dem_path.resolve() != dem.resolve():

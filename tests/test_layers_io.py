@@ -346,3 +346,17 @@ def test_import_guilin_dem_as_cog(db_url: str, shared_data: Path, tmp_path: Path
         timeout=60,
     )
     assert bad.returncode != 0 and "must match" in bad.stderr
+
+
+def test_imports_are_audited_and_failures_are_not(db_url: str, tmp_path: Path) -> None:
+    import_file(db_url, venues_csv(tmp_path / "v.csv", 3), "venues")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("code,name,category,lon,lat\nA1,店,spaceport,113.4,22.5\n")
+    with pytest.raises(ImportFailed):
+        import_file(db_url, bad, "venues")
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT actor, action, target, detail FROM audit_log").fetchall()
+    assert len(rows) == 1  # the refused import left no trace but its error message
+    actor, action, target, detail = rows[0]
+    assert actor.startswith("cli:") and action == "layer.import" and target == "venues"
+    assert detail["rows"] == {"venues": 3} and detail["source"].endswith("v.csv")
