@@ -49,6 +49,8 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     layer_errors.UnknownProperty: (400, "unknown_property"),
     layer_errors.ImportFailed: (400, "import_failed"),
     layer_errors.DatabaseUnavailable: (503, "database_unavailable"),
+    # json.loads on a hostile body ([[[[…]]]]) runs out of stack: the input is at fault.
+    RecursionError: (400, "too_deeply_nested"),
     asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),
     asyncpg.exceptions.ConnectionDoesNotExistError: (503, "database_unavailable"),
     asyncpg.exceptions.InterfaceError: (503, "database_unavailable"),
