@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	@echo "Installing OneMap and its Python dependencies into $(VENV) ..."
 	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
-	@$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@$(BIN)/python -m pip install -q -e '.[test,dev]' 2>&1 | { grep -v -e "Location 'file" -e BuildBackendWarning || true; }
 	@touch $(STAMP)
 
 run: setup
