@@ -72,7 +72,7 @@ async def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def current_role(caller: CallerDep) -> Role:
+async def current_role(caller: CallerDep) -> Role:
     """The role of the caller of this request."""
     return caller.role
 
@@ -83,7 +83,7 @@ RoleDep = Annotated[str, Depends(current_role)]
 def require_role(needed: Role):  # noqa: ANN201 - a FastAPI dependency factory
     """A dependency that refuses callers below ``needed`` (401 anonymous, 403 otherwise)."""
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if not role_allows(caller.role, needed):
             if caller.key_prefix is None:
                 raise ApiError(401, "unauthorized", f"this needs an API key with role {needed}")

@@ -32,7 +32,12 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         command_timeout=settings.database_statement_timeout_s,
         max_inactive_connection_lifetime=60.0,
         init=_init_connection,
-        server_settings={"application_name": "onemap"},
+        # Short OLTP queries: JIT compilation and parallel workers cost more than they save.
+        server_settings={
+            "application_name": "onemap",
+            "jit": "off",
+            "max_parallel_workers_per_gather": "0",
+        },
     )
     assert pool is not None
     return pool

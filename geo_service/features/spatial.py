@@ -48,8 +48,10 @@ SELECT
   (SELECT json_build_object('address', {addr_obj}, 'distance_m', round(d::numeric, 2),
                             'lon', ST_X(c.geom), 'lat', ST_Y(c.geom))
      FROM (SELECT c.*, ST_Distance(c.geom::geography, p.g::geography) AS d
-             FROM (SELECT * FROM {ident(addresses.table)} c, p ORDER BY c.geom <-> p.g
-                   LIMIT {ADDRESS_CANDIDATES}) c, p
+             FROM p CROSS JOIN LATERAL (
+                   -- LATERAL keeps the point a constant for the KNN index scan
+                   SELECT * FROM {ident(addresses.table)} c ORDER BY c.geom <-> p.g
+                   LIMIT {ADDRESS_CANDIDATES}) c
             ORDER BY d LIMIT 1) c) AS address
 """  # noqa: S608 (catalog identifiers, bound values)
     return sql, params.values
