@@ -1,0 +1,344 @@
+"""Validation of the risk models on real public data and on synthetic cases with known answers.
+
+Data folder layout as in ``../shared/data/MANIFEST.md`` (read in place):
+
+* Ecuador (spDataLarge, CC0): spatial 5-fold cross-validated AUC of the susceptibility model.
+* Hong Kong (CEDD landslide incidents, LandsD DTM): fit on incidents called 1984–1999, AUC on
+  2000–2007 natural-hillside incidents against random land pixels.
+* Guilin (SRTM-derived DEM, OSM Li River © OpenStreetMap contributors, ODbL): median distance
+  from the river centre line to the nearest derived stream cell.
+* Synthetic: HAND on a V-shaped valley, the infinite-slope FS, CMA rainstorm signals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from affine import Affine
+from scipy.stats import rankdata
+
+from risk_models import rainfall, terrain
+from risk_models.errors import ModelInputError
+from risk_models.landslide import (
+    EnsembleModel,
+    FrequencyRatioModel,
+    LogisticModel,
+    factor_of_safety,
+    site_density_per_km2,
+)
+
+ECUADOR_FACTORS = ("slope", "cplan", "cprof", "elev", "log10_carea")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the validation table."""
+
+    check: str
+    value: float
+    goal: str
+    passed: bool
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve by the Mann–Whitney U statistic (ties count one half)."""
+    s = np.asarray(scores, dtype="float64").ravel()
+    y = np.asarray(labels).ravel().astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ModelInputError("AUC needs both positive and negative samples")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spatial_folds(x_m: np.ndarray, y_m: np.ndarray, k: int = 5, seed: int = 0) -> np.ndarray:
+    """Fold id 0..k−1 per point from k-means clusters of the coordinates (spatial CV)."""
+    from sklearn.cluster import KMeans
+
+    xy = np.column_stack([np.asarray(x_m, float), np.asarray(y_m, float)])
+    return np.asarray(KMeans(k, n_init=10, random_state=seed).fit_predict(xy))
+
+
+def spatial_cv_auc(
+    factors: dict[str, np.ndarray],
+    labels: np.ndarray,
+    folds: np.ndarray,
+    make_model: Callable[[], Any],
+) -> tuple[float, float]:
+    """(mean of per-fold AUCs, AUC of the pooled out-of-fold scores)."""
+    out = np.zeros(labels.size)
+    per_fold = []
+    for k in np.unique(folds):
+        test = folds == k
+        model = make_model().fit({n: v[~test] for n, v in factors.items()}, labels[~test])
+        out[test] = model.score({n: v[test] for n, v in factors.items()})
+        per_fold.append(auc(out[test], labels[test]))
+    return float(np.mean(per_fold)), auc(out, labels)
+
+
+def ecuador(data_dir: Path, seed: int = 0) -> dict[str, float]:
+    """Spatial 5-fold CV AUCs on the Ecuador landslide points (ensemble model and baselines)."""
+    pts = pd.read_csv(data_dir / "ecuador_landslides" / "landslide_points.csv")
+    y = pts["lslpts"].astype(str).str.upper().eq("TRUE").to_numpy()
+    factors = {n: pts[n].to_numpy(dtype="float64") for n in ECUADOR_FACTORS}
+    folds = spatial_folds(pts["x"].to_numpy(), pts["y"].to_numpy(), 5, seed)
+    ens_mean, ens_pooled = spatial_cv_auc(factors, y, folds, lambda: EnsembleModel(n_bins=5))
+    fr_mean, _ = spatial_cv_auc(factors, y, folds, lambda: FrequencyRatioModel(n_bins=5))
+    lr_mean, _ = spatial_cv_auc(factors, y, folds, LogisticModel)
+    return {
+        "ensemble_auc_mean": ens_mean,
+        "ensemble_auc_pooled": ens_pooled,
+        "fr_auc_mean": fr_mean,
+        "logistic_auc_mean": lr_mean,
+    }
+
+
+def _rowcol(transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    col, row = ~transform @ (np.asarray(x, float), np.asarray(y, float))
+    return np.floor(row).astype("int64"), np.floor(col).astype("int64")
+
+
+def hongkong(
+    data_dir: Path,
+    n_negative: int = 5000,
+    seed: int = 0,
+    density_bandwidth_px: float = 5.0,
+    train_all_types: bool = False,
+) -> dict[str, float]:
+    """Temporal validation on Hong Kong: fit ≤ 1999, test 2000–2007 natural-hillside incidents.
+
+    Susceptibility is a frequency-ratio model (10 quantile bins) over land pixels of the 70 m
+    DTM (sea = 0 is no data) with slope, relief, total curvature, TWI, distance to streams,
+    elevation and the kernel density of natural-hillside incidents called 1984–1999 (of all
+    incident types — cut slopes, walls, fills too — with ``train_all_types``).
+    """
+    hk = data_dir / "hongkong"
+    dem = terrain.read_dem(hk / "hk_landsd_dtm_70m_epsg2326.tif", nodata=0)
+    arr = terrain.terrain_arrays(dem, stream_area_km2=0.5, relief_window_m=350.0)
+    land = np.isfinite(dem.elev_m)
+    inc = pd.read_csv(hk / "landslide_incidents_1984_2007.csv")
+    year = pd.to_datetime(inc["CALLDATE"], format="%d/%m/%Y", errors="coerce").dt.year.to_numpy()
+    natural = inc["FEATTYPE"].astype(str).str.lower().eq("natural hillside").to_numpy()
+    r, c = _rowcol(dem.transform, inc["EASTING"].to_numpy(), inc["NORTHING"].to_numpy())
+    ok = (r >= 0) & (r < land.shape[0]) & (c >= 0) & (c < land.shape[1])
+    ok[ok] = land[r[ok], c[ok]]
+    train = ok & (year <= 1999) & (True if train_all_types else natural)
+    test = ok & natural & (year >= 2000) & (year <= 2007)
+
+    events = np.zeros(land.shape)
+    np.add.at(events, (r[train], c[train]), 1.0)
+    pixel_area = dem.res_m[0] * dem.res_m[1]
+    factors = {
+        "slope_deg": arr["slope_deg"],
+        "relief_m": arr["relief_m"],
+        "curv_total_per_m": arr["curv_total_per_m"],
+        "twi": arr["twi"],
+        "dist_stream_m": arr["dist_stream_m"],
+        "elev_m": dem.elev_m,
+        "site_density_per_km2": site_density_per_km2(
+            r[train], c[train], land.shape, pixel_area, density_bandwidth_px
+        ),
+    }
+    on_land = {k: v[land] for k, v in factors.items()}
+    terrain_only = {k: v for k, v in on_land.items() if k != "site_density_per_km2"}
+
+    rng = np.random.default_rng(seed)
+    land_r, land_c = np.nonzero(land)
+    pick = rng.choice(land_r.size, size=min(n_negative, land_r.size), replace=False)
+    neg_r, neg_c = land_r[pick], land_c[pick]
+    labels = np.r_[np.ones(int(test.sum())), np.zeros(pick.size)]
+
+    def test_auc(grid: np.ndarray) -> float:
+        return auc(np.r_[grid[r[test], c[test]], grid[neg_r, neg_c]], labels)
+
+    out = {
+        "n_train": float(train.sum()),
+        "n_test": float(test.sum()),
+        "slope_auc": test_auc(arr["slope_deg"]),
+    }
+    for name, feats in (("fr_auc", on_land), ("fr_terrain_only_auc", terrain_only)):
+        model = FrequencyRatioModel(n_bins=10).fit(feats, events[land])
+        grid = np.full(land.shape, np.nan)
+        grid[land] = model.score(feats)
+        out[name] = test_auc(grid)
+    return out
+
+
+def guilin(
+    data_dir: Path, stream_area_km2: float = 1.0, spacing_m: float = 25.0
+) -> dict[str, float]:
+    """Distance (m) from the OSM Li River centre line (densified every ``spacing_m``, inside the
+    DEM less a 100 m border) to the nearest derived stream cell centre."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import box
+
+    gl = data_dir / "guilin"
+    dem = terrain.read_dem(gl / "guilin_oldcity_dem_12p5m_utm49n.tif")
+    filled, d8 = terrain.fill_depressions(dem.elev_m, dem.res_m)
+    upa = terrain.upstream_area_km2(terrain.flow_raster(d8, dem.transform))
+    streams = terrain.stream_mask(upa, stream_area_km2)
+    dist = terrain.distance_to_stream_m(streams, dem.res_m)
+    rows, cols = dem.shape
+    west, north = dem.transform @ (0, 0)
+    east, south = dem.transform @ (cols, rows)
+    frame = box(min(west, east), min(south, north), max(west, east), max(south, north))
+    rivers = gpd.read_file(gl / "guilin_lijiang_osm_rivers.geojson").to_crs(dem.crs)
+    inside = rivers.geometry.intersection(frame.buffer(-100.0))
+    inside = inside[~inside.is_empty]
+    xy = shapely.get_coordinates(shapely.segmentize(inside.to_numpy(), spacing_m))
+    r, c = _rowcol(dem.transform, xy[:, 0], xy[:, 1])
+    d = dist[r, c]
+    return {
+        "median_m": float(np.median(d)),
+        "p90_m": float(np.percentile(d, 90)),
+        "river_length_m": float(inside.length.sum()),
+    }
+
+
+def v_valley(
+    rows: int = 60,
+    cols: int = 41,
+    res_m: float = 10.0,
+    side_slope: float = 0.2,
+    along_slope: float = 0.01,
+) -> tuple[np.ndarray, Affine, np.ndarray]:
+    """A V-shaped valley draining south: ``z = 100 + side·|x − x_c| + along·(distance north)``.
+
+    Returns ``(elev_m, transform, expected_hand_m)``; the centre column is the stream, and as
+    the cross slope is steeper than the diagonal descent every cell drains straight across, so
+    HAND = side·|x − x_c| exactly.
+    """
+    col = np.arange(cols)
+    row = np.arange(rows)
+    across = np.abs(col - cols // 2) * res_m
+    north = (rows - 1 - row) * res_m
+    elev = (100.0 + side_slope * across[None, :] + along_slope * north[:, None]).astype("float32")
+    expected = np.broadcast_to(side_slope * across[None, :], elev.shape).astype("float64")
+    transform = Affine(res_m, 0, 500000.0, 0, -res_m, 2800000.0)
+    return elev, transform, expected
+
+
+def synthetic() -> dict[str, float]:
+    """Max errors of HAND and FS, and CMA signal mismatches, on synthetic inputs."""
+    elev, transform, expected = v_valley()
+    filled, d8 = terrain.fill_depressions(elev, (10.0, 10.0))
+    flw = terrain.flow_raster(d8, transform)
+    streams = np.zeros(elev.shape, bool)
+    streams[:, elev.shape[1] // 2] = True
+    hand = terrain.hand_m(flw, streams, filled)
+    interior = (slice(1, -1), slice(1, -1))
+    hand_err = float(np.nanmax(np.abs(hand[interior] - expected[interior])))
+
+    slopes = np.array([10.0, 25.0, 30.0, 45.0, 60.0])
+    c_kpa, phi, gamma, z, m, gw = 5.0, 35.0, 19.0, 2.0, 1.0, 9.81
+    by_hand = [
+        c_kpa / (gamma * z * math.cos(math.radians(b)) * math.sin(math.radians(b)))
+        + (1 - m * gw / gamma) * math.tan(math.radians(phi)) / math.tan(math.radians(b))
+        for b in slopes
+    ]
+    fs = factor_of_safety(
+        slopes,
+        cohesion_kpa=c_kpa,
+        friction_deg=phi,
+        unit_weight_kn_m3=gamma,
+        depth_m=z,
+        saturation=m,
+        water_unit_weight_kn_m3=gw,
+    )
+    fs_err = float(np.max(np.abs(fs - np.array(by_hand))))
+
+    series, expected_sig = cma_cases()
+    got = rainfall.cma_signal(series)
+    return {
+        "hand_max_abs_err_m": hand_err,
+        "fs_max_abs_err": fs_err,
+        "cma_mismatches": float(np.sum(got != expected_sig)),
+        "cma_cases": float(expected_sig.size),
+    }
+
+
+def cma_cases() -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic 24 h hyetographs (mm/h, exact binary fractions) at and around the CMA
+    thresholds, with the expected signal 0..4."""
+
+    def hyeto(amount_mm: float, hours: int, start: int = 4) -> np.ndarray:
+        h = np.zeros(24)
+        h[start : start + hours] = amount_mm / hours
+        return h
+
+    cases = [
+        (hyeto(49.5, 12), 0),
+        (hyeto(50.0, 8), 1),  # 37.5 mm in 6 h, 50 mm in 12 h
+        (hyeto(50.0, 12), 1),
+        (hyeto(50.0, 6), 2),
+        (hyeto(60.0, 4), 2),  # 45 mm in 3 h, 60 mm in 4 h
+        (hyeto(50.0, 3), 3),
+        (hyeto(99.0, 3), 3),
+        (hyeto(100.0, 4), 3),  # 75 mm in 3 h
+        (hyeto(100.0, 2), 4),
+        (hyeto(120.0, 3), 4),
+        (np.zeros(24), 0),
+    ]
+    return np.stack([c[0] for c in cases]), np.array([c[1] for c in cases])
+
+
+def validation_table(data_dir: str | Path) -> pd.DataFrame:
+    """Run every check; rows ``check, value, goal, pass``."""
+    data = Path(data_dir)
+    rows: list[Check] = []
+    ec = ecuador(data)
+    rows += [
+        Check(
+            "ecuador_spatial_cv_auc_mean_of_folds",
+            ec["ensemble_auc_mean"],
+            ">= 0.80",
+            ec["ensemble_auc_mean"] >= 0.80,
+        ),
+        Check(
+            "ecuador_spatial_cv_auc_pooled",
+            ec["ensemble_auc_pooled"],
+            ">= 0.80",
+            ec["ensemble_auc_pooled"] >= 0.80,
+        ),
+        Check("ecuador_logistic_baseline_auc_mean", ec["logistic_auc_mean"], "info (~0.78)", True),
+    ]
+    hk = hongkong(data)
+    hk_all = hongkong(data, train_all_types=True)
+    rows += [
+        Check("hongkong_2000_2007_natural_auc", hk["fr_auc"], ">= 0.75", hk["fr_auc"] >= 0.75),
+        Check("hongkong_terrain_only_auc", hk["fr_terrain_only_auc"], "info", True),
+        Check("hongkong_auc_trained_on_all_types", hk_all["fr_auc"], "info", True),
+        Check("hongkong_slope_only_auc", hk["slope_auc"], "info (~0.63)", True),
+    ]
+    gl = guilin(data)
+    rows.append(
+        Check("guilin_li_river_median_dist_m", gl["median_m"], "<= 100", gl["median_m"] <= 100.0)
+    )
+    rows.append(Check("guilin_li_river_p90_dist_m", gl["p90_m"], "info", True))
+    sy = synthetic()
+    rows += [
+        Check(
+            "synthetic_hand_max_abs_err_m",
+            sy["hand_max_abs_err_m"],
+            "<= 1e-3",
+            sy["hand_max_abs_err_m"] <= 1e-3,
+        ),
+        Check(
+            "synthetic_fs_max_abs_err",
+            sy["fs_max_abs_err"],
+            "<= 1e-6",
+            sy["fs_max_abs_err"] <= 1e-6,
+        ),
+        Check("synthetic_cma_mismatches", sy["cma_mismatches"], "== 0", sy["cma_mismatches"] == 0),
+    ]
+    return pd.DataFrame(
+        [(r.check, r.value, r.goal, r.passed) for r in rows],
+        columns=["check", "value", "goal", "pass"],
+    )
