@@ -14,7 +14,7 @@ from geo_service.db import create_pool
 from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import Timer, configure_logging
-from geo_service.routers import features, geo, health, raster, styles, tiles
+from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
 from layers.catalog import CATALOG
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(geo.router)
+    app.include_router(addresses.router)
     app.include_router(tiles.router)
     app.include_router(raster.router)
     app.include_router(styles.router)

@@ -1,0 +1,119 @@
+"""``/geo``: standard-address parsing, geocoding (single and batch) and reverse geocoding.
+
+The address index lives in ``app.state.address_index`` and is rebuilt from the database
+when the ``addresses`` or ``admin_areas`` layer version changes (LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from geo_service.deps import PoolDep
+from geo_service.errors import ApiError, BadRequest
+from geo_service.features.params import parse_float
+from layers.addresses import AddressIndex, default_gazetteer, parse
+from layers.addresses.db import build_index, fetch_rows
+from layers.addresses.parse import MAX_CHARS
+
+router = APIRouter(prefix="/geo", tags=["addresses"])
+MAX_BATCH = 10_000
+
+
+async def get_address_index(request: Request, pool: PoolDep) -> AddressIndex:
+    """The app's address index, rebuilt when the address or admin layers change."""
+    state = request.app.state
+    lv = getattr(state, "layer_versions", None)
+    version = (lv.version("addresses"), lv.version("admin_areas")) if lv else (0, 0)
+    cached = getattr(state, "address_index", None)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    lock = getattr(state, "address_index_lock", None)
+    if lock is None:
+        lock = state.address_index_lock = asyncio.Lock()
+    async with lock:
+        cached = getattr(state, "address_index", None)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        async with pool.acquire() as conn:
+            rows, admin = await fetch_rows(conn)
+        index = await asyncio.to_thread(build_index, rows, admin, default_gazetteer())
+        state.address_index = (version, index)
+        return index
+
+
+IndexDep = Annotated[AddressIndex, Depends(get_address_index)]
+
+
+def _check_query(q: str | None) -> str:
+    if q is None or not q.strip():
+        raise BadRequest("q: an address is required", code="empty_query")
+    if len(q) > MAX_CHARS:
+        raise BadRequest(f"q: at most {MAX_CHARS} characters", code="query_too_long")
+    return q
+
+
+@router.get("/parse", summary="Parse a Chinese address into its components")
+async def geo_parse(
+    index: IndexDep, q: str | None = Query(None, description="Free-text address")
+) -> JSONResponse:
+    p = parse(_check_query(q), index.gazetteer)
+    return JSONResponse({"query": q, "normalised": p.normalised, "components": p.as_dict()})
+
+
+@router.get("/geocode", summary="Geocode one address (scored cascade)")
+async def geo_geocode(
+    index: IndexDep, q: str | None = Query(None, description="Free-text address or code")
+) -> JSONResponse:
+    """``match_level`` is room/building/number/road/community/street/district/none;
+    ``score`` is 0–1; lon/lat in degrees (EPSG:4326)."""
+    result = index.geocode(_check_query(q))
+    body = result.as_dict()
+    body["components"] = result.parsed
+    return JSONResponse(body)
+
+
+class GeocodeBatch(BaseModel):
+    addresses: list[Any]
+
+
+@router.post("/geocode", summary=f"Geocode up to {MAX_BATCH} addresses")
+async def geo_geocode_batch(index: IndexDep, body: GeocodeBatch) -> JSONResponse:
+    if len(body.addresses) > MAX_BATCH:
+        raise ApiError(413, "too_many_addresses", f"at most {MAX_BATCH} addresses per request")
+    queries = [a[:MAX_CHARS] if isinstance(a, str) else "" for a in body.addresses]
+    results = await asyncio.to_thread(index.geocode_many, queries)
+    return JSONResponse({"results": [r.as_dict() for r in results], "count": len(results)})
+
+
+REVERSE_SQL = """
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g)
+SELECT a.code, a.full_address, a.province, a.city, a.district, a.street, a.community,
+       a.road, a.house_number, a.estate, a.building, a.unit, a.room, a.grid_code,
+       ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat,
+       ST_Distance(a.geom::geography, pt.g::geography) AS distance_m
+FROM (SELECT * FROM addresses, pt ORDER BY addresses.geom <-> pt.g LIMIT 16) a, pt
+ORDER BY distance_m LIMIT 1
+"""
+
+
+@router.get("/reverse", summary="Nearest standard address to a point")
+async def geo_reverse(
+    pool: PoolDep,
+    lon: str | None = Query(None, description="Longitude, degrees (EPSG:4326)"),
+    lat: str | None = Query(None, description="Latitude, degrees (EPSG:4326)"),
+) -> JSONResponse:
+    """The nearest address by exact spheroidal distance (``distance_m``, metres) among
+    the 16 nearest by planar KNN, with its admin levels and grid."""
+    x, y = parse_float("lon", lon, -180, 180), parse_float("lat", lat, -90, 90)
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(REVERSE_SQL, x, y)
+    if row is None:
+        return JSONResponse({"match_level": "none", "address": None})
+    d = dict(row)
+    return JSONResponse({"match_level": "nearest", "distance_m": d.pop("distance_m"),
+                         "address": d})  # fmt: skip
