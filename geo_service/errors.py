@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from layers import errors as layer_errors
+from tiles import errors as tile_errors
 
 log = logging.getLogger("onemap.errors")
 
@@ -49,6 +50,12 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     layer_errors.UnknownProperty: (400, "unknown_property"),
     layer_errors.ImportFailed: (400, "import_failed"),
     layer_errors.DatabaseUnavailable: (503, "database_unavailable"),
+    tile_errors.TileOutOfRange: (404, "tile_out_of_range"),
+    tile_errors.UnknownTileMatrixSet: (404, "unknown_tile_matrix_set"),
+    tile_errors.UnknownDataset: (404, "unknown_dataset"),
+    tile_errors.DatasetUnavailable: (404, "dataset_unavailable"),
+    tile_errors.UnknownRun: (404, "unknown_run"),
+    tile_errors.InvalidTileRequest: (400, "invalid_tile_request"),
     # json.loads on a hostile body ([[[[…]]]]) runs out of stack: the input is at fault.
     RecursionError: (400, "too_deeply_nested"),
     asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),

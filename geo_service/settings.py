@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         "in production.",
     )
 
+    # --- tiles -------------------------------------------------------------------
+    tiles_cache_mb: float = Field(
+        64.0, ge=0, description="Bound of each worker's in-process tile cache, MB (0 = off)."
+    )
+
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(
         None,

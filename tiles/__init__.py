@@ -1,1 +1,4 @@
-"""Tiles: tile matrix sets, MVT SQL, raster tiles, caching, PMTiles export, styles."""
+"""Map tiles: tile matrix sets, MVT from PostGIS, raster tiles, caching, PMTiles, styles.
+
+A domain package: no FastAPI here; errors are :mod:`tiles.errors`.
+"""

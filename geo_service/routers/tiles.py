@@ -1,7 +1,327 @@
-"""Routes of the tiles module."""
+"""Vector tiles: OGC API – Tiles per collection, multi-layer MVT and TileJSON 3.0.
+
+Responses carry an ``ETag`` made of the layers' versions (kept current in every worker by
+LISTEN/NOTIFY), the tile address and the parameters; ``If-None-Match`` gives a 304 without
+touching the database.  Rendered tiles are kept in a bytes-bounded LRU cache per worker;
+when a layer's version moves its tiles are dropped, so a write is in the next tile.
+
+Status codes: 200 MVT, 204 empty tile, 304 not modified, 404 zoom outside 0–24, x/y
+outside the grid, unknown layer or run, 422 malformed path (e.g. a non-integer zoom).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from geo_service.auth import RoleDep
+from geo_service.deps import CatalogDep, PoolDep
+from geo_service.errors import ApiError
+from layers.catalog import Catalog, Layer, role_allows
+from layers.errors import UnknownLayer
+from tiles import errors as tile_errors
+from tiles.cache import TileCache, etag_matches, make_etag
+from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, extent_query, parse_layers
+from tiles.raster import RasterRenderer
+from tiles.render import RiskRun, render_async, resolve_run_async
+from tiles.tilejson import ogc_tileset, ogc_tilesets, vector_tilejson
+from tiles.tms import TMS_ID, Tile, check_tile, tile_matrix_set
+
+router = APIRouter(tags=["Tiles"])
+
+#: Browsers and CDNs keep a tile 60 s, then revalidate with If-None-Match (cheap 304).
+CACHE_CONTROL_PUBLIC = "public, max-age=60, must-revalidate"
+#: Responses to a caller with an API key may hold sensitive fields: never in shared caches.
+CACHE_CONTROL_PRIVATE = "private, max-age=60, must-revalidate"
+#: Bumped when the rendering changes, so old ETags stop matching.
+RENDER_VERSION = 1
+
+#: Tiles exceptions → (HTTP status, code).  (Belongs in geo_service/errors.STATUS_CODES;
+#: translated here until it is added there.)
+TILES_STATUS: dict[type[tile_errors.TilesError], int] = {
+    tile_errors.TileOutOfRange: 404,
+    tile_errors.UnknownTileMatrixSet: 404,
+    tile_errors.UnknownDataset: 404,
+    tile_errors.DatasetUnavailable: 404,
+    tile_errors.UnknownRun: 404,
+    tile_errors.InvalidTileRequest: 400,
+}
+
+
+@contextlib.contextmanager
+def tiles_errors() -> Iterator[None]:
+    """Turn :mod:`tiles.errors` exceptions into JSON API errors."""
+    try:
+        yield
+    except tile_errors.TilesError as exc:
+        raise ApiError(TILES_STATUS.get(type(exc), 400), exc.code, str(exc)) from None
+
+
+@dataclass
+class TileState:
+    """Per-worker tile state: the LRU cache, the raster renderer, memoised extents."""
+
+    cache: TileCache
+    raster: RasterRenderer = field(default_factory=RasterRenderer)
+    extents: dict[Any, tuple[float, float, float, float] | None] = field(default_factory=dict)
+
+
+def _cache_mb(request: Request) -> float:
+    return float(request.app.state.settings.tiles_cache_mb)
+
+
+def get_tile_state(request: Request) -> TileState:
+    """The worker's :class:`TileState`, created on first use and subscribed to layer changes."""
+    state: TileState | None = getattr(request.app.state, "tiles", None)
+    if state is None:
+        state = TileState(TileCache(int(_cache_mb(request) * 1024 * 1024)))
+        request.app.state.tiles = state
+        versions = getattr(request.app.state, "layer_versions", None)
+        if versions is not None:
+            cache = state.cache
+            versions.subscribe(lambda table, _version: cache.invalidate(table))
+    return state
+
+
+TileStateDep = Annotated[TileState, Depends(get_tile_state)]
+
+
+async def layer_versions(request: Request, tables: tuple[str, ...]) -> tuple[int, ...] | None:
+    """Current versions of ``tables``; ``None`` when the change listener is not connected
+    (then nothing may be cached, since no invalidation would arrive)."""
+    lv = getattr(request.app.state, "layer_versions", None)
+    if lv is None:
+        return None
+    if not lv.connected.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lv.connected.wait(), timeout=1.0)
+        if not lv.connected.is_set():
+            return None
+    return tuple(lv.version(t) for t in tables)
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def has_credentials(request: Request) -> bool:
+    return "authorization" in request.headers or "x-api-key" in request.headers
+
+
+def cached_response(
+    request: Request,
+    data: bytes,
+    media_type: str,
+    etag: str | None,
+    empty_status: int = 204,
+) -> Response:
+    """A tile response with validators: 304 on a matching If-None-Match, 204 when empty."""
+    headers: dict[str, str] = {}
+    if etag is None:
+        headers["Cache-Control"] = "no-store"
+    else:
+        headers["ETag"] = etag
+        headers["Cache-Control"] = (
+            CACHE_CONTROL_PRIVATE if has_credentials(request) else CACHE_CONTROL_PUBLIC
+        )
+        headers["Vary"] = "Authorization, X-API-Key"
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+    if not data:
+        return Response(status_code=empty_status, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
+
+
+async def serve_vector_tile(
+    request: Request,
+    pool: Any,
+    state: TileState,
+    layerset: LayerSet,
+    tile: Tile,
+    role: str,
+    run: int | None,
+) -> Response:
+    """The shared body of every MVT endpoint."""
+    risk_run: RiskRun | None = None
+    if layerset.risk:
+        async with pool.acquire() as conn:
+            with tiles_errors():
+                risk_run = await resolve_run_async(conn, run)
+    versions = await layer_versions(request, layerset.tables)
+    cacheable = versions is not None and (risk_run is None or risk_run.immutable)
+    etag: str | None = None
+    key: tuple[Any, ...] = ()
+    if cacheable:
+        key = (
+            "mvt",
+            RENDER_VERSION,
+            layerset.ids,
+            versions,
+            tile.z,
+            tile.x,
+            tile.y,
+            role,
+            risk_run.id if risk_run else None,
+        )
+        etag = make_etag(*key)
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return cached_response(request, b"", MVT_MEDIA_TYPE, etag)
+        hit = state.cache.get(key)
+        if hit is not None:
+            return cached_response(request, hit, MVT_MEDIA_TYPE, etag)
+    async with pool.acquire() as conn:
+        data = await render_async(conn, layerset, tile, role, risk_run)
+    if cacheable:
+        state.cache.put(key, data, layerset.tables)
+    return cached_response(request, data, MVT_MEDIA_TYPE, etag)
+
+
+def readable_layer(catalog: Catalog, layer_id: str, role: str) -> Layer:
+    layer = catalog[layer_id]  # UnknownLayer → 404
+    if not role_allows(role, layer.read_role):
+        raise UnknownLayer(layer_id, tuple(catalog))
+    return layer
+
+
+async def data_extent(
+    pool: Any, state: TileState, tables: tuple[str, ...], versions: tuple[int, ...] | None
+) -> tuple[float, float, float, float] | None:
+    """Extent of ``tables`` in degrees (memoised per layer versions); ``None`` when empty."""
+    if not tables:
+        return None
+    key = (tables, versions)
+    if versions is not None and key in state.extents:
+        return state.extents[key]
+    row = await pool.fetchrow(extent_query(tables))
+    ext = None if row is None or row[0] is None else tuple(float(v) for v in row)
+    if versions is not None:
+        if len(state.extents) > 256:
+            state.extents.clear()
+        state.extents[key] = ext  # type: ignore[assignment]
+    return ext  # type: ignore[return-value]
+
+
+MVT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A Mapbox Vector Tile (extent 4096); source-layer names are layer ids",
+        "content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    },
+    204: {"description": "The tile holds no feature"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    404: {"description": "Tile outside the grid (zoom 0–24), unknown layer, run or matrix set"},
+}
+ZDoc = "Zoom level (tile matrix), 0–24"
+RunQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**63 - 1,
+        description="Risk run id for the `risk` layer (default: the latest finished run)",
+    ),
+]
+
+
+@router.get(
+    "/collections/{collectionId}/tiles",
+    summary="Tilesets of a collection (OGC API – Tiles)",
+)
+async def collection_tilesets(
+    request: Request, collectionId: str, catalog: CatalogDep, role: RoleDep
+) -> JSONResponse:
+    layer = readable_layer(catalog, collectionId, role)
+    return JSONResponse(ogc_tilesets(base_url(request), layer))
+
+
+@router.get(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}",
+    summary="A tileset of a collection (OGC API – Tiles)",
+)
+async def collection_tileset(
+    request: Request, collectionId: str, tileMatrixSetId: str, catalog: CatalogDep, role: RoleDep
+) -> JSONResponse:
+    layer = readable_layer(catalog, collectionId, role)
+    with tiles_errors():
+        tile_matrix_set(tileMatrixSetId)
+    return JSONResponse(ogc_tileset(base_url(request), layer))
+
+
+@router.get(
+    "/collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+    summary="A vector tile of a collection (OGC API – Tiles, MVT)",
+    response_class=Response,
+    responses=MVT_RESPONSES,
+)
+async def collection_tile(
+    request: Request,
+    collectionId: str,
+    tileMatrixSetId: str,
+    z: int,
+    x: int,
+    y: int,
+    catalog: CatalogDep,
+    role: RoleDep,
+    pool: PoolDep,
+    state: TileStateDep,
+) -> Response:
+    layer = readable_layer(catalog, collectionId, role)
+    with tiles_errors():
+        tile_matrix_set(tileMatrixSetId)
+        tile = check_tile(z, x, y)
+    return await serve_vector_tile(request, pool, state, LayerSet((layer,)), tile, role, None)
+
+
+@router.get(
+    "/tiles/{layers}/tilejson.json",
+    summary="TileJSON 3.0 of one or several comma-separated layers (and `risk`)",
+)
+async def vector_tilejson_doc(
+    request: Request,
+    layers: str,
+    catalog: CatalogDep,
+    role: RoleDep,
+    pool: PoolDep,
+    state: TileStateDep,
+    run: RunQuery = None,
+) -> JSONResponse:
+    with tiles_errors():
+        layerset = parse_layers(layers, catalog, role)
+    tables = layerset.tables or (("admin_areas",) if layerset.risk else ())
+    versions = await layer_versions(request, tables)
+    bounds = await data_extent(pool, state, tables, versions)
+    url = f"{base_url(request)}/tiles/{','.join(layerset.ids)}/{{z}}/{{x}}/{{y}}.mvt"
+    if run is not None and layerset.risk:
+        url += f"?run={int(run)}"
+    return JSONResponse(vector_tilejson(layerset, role, url, bounds))
+
+
+@router.get(
+    "/tiles/{layers}/{z}/{x}/{y}.mvt",
+    summary="A vector tile of one or several comma-separated layers (and `risk`)",
+    response_class=Response,
+    responses=MVT_RESPONSES,
+)
+async def layers_tile(
+    request: Request,
+    layers: str,
+    z: int,
+    x: int,
+    y: int,
+    catalog: CatalogDep,
+    role: RoleDep,
+    pool: PoolDep,
+    state: TileStateDep,
+    run: RunQuery = None,
+) -> Response:
+    with tiles_errors():
+        tile = check_tile(z, x, y)
+        layerset = parse_layers(layers, catalog, role)
+    return await serve_vector_tile(request, pool, state, layerset, tile, role, run)
+
+
+__all__ = ["TMS_ID", "router"]

@@ -1,0 +1,159 @@
+"""The ``risk`` tile layer: H3 cells of a risk run as hexagons, rolled up at low zoom.
+
+``risk_cells`` stores H3 indexes as BIGINT (h3-pg is not available), so:
+
+* the parent of a cell at a coarser resolution is computed in SQL with bit operations on
+  the index (H3 layout: resolution in bits 52–55, one 3-bit digit per resolution below;
+  a parent has its resolution field set and the finer digits all ``7``);
+* the hexagons the tile covers are listed in Python with ``h3.polygon_to_cells``;
+* their boundaries are computed with ``h3.cell_to_boundary``, sent to PostGIS as a WKB
+  array and encoded by ``ST_AsMVTGeom``/``ST_AsMVT`` like every other layer.
+
+At low zoom the display resolution is the finest one whose hexagons are still at least
+:data:`MIN_HEX_PX` screen pixels wide, and each displayed hexagon carries the *maximum*
+level (and score) of the cells under it, so a district-wide tile stays small.
+
+Examples:
+    >>> import h3
+    >>> cell = h3.latlng_to_cell(22.5, 113.4, 9)
+    >>> parent_int(h3.str_to_int(cell), 7) == h3.str_to_int(h3.cell_to_parent(cell, 7))
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import h3
+import numpy as np
+import shapely
+
+from tiles.mvt import BUFFER, EXTENT, RISK_LAYER
+from tiles.tms import Tile
+
+#: Hexagons are drawn at least this many screen pixels across.
+MIN_HEX_PX = 6
+#: Below this zoom a tile is too large to list its hexagons; every group of the run is read.
+COVER_MIN_ZOOM = 5
+
+#: Latest finished run, and its finest resolution.
+LATEST_RUN_SQL = (
+    "SELECT r.id, r.status, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id) "
+    "FROM risk_runs AS r WHERE r.status = 'done' "
+    "ORDER BY coalesce(r.finished_at, r.created_at) DESC, r.id DESC LIMIT 1"
+)
+RUN_SQL = (
+    "SELECT r.id, r.status, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id) "
+    "FROM risk_runs AS r WHERE r.id = $1"
+)
+
+#: Cells of run $1 grouped by their parent at the display resolution: $2 AND-mask,
+#: $3 OR-bits (see :func:`parent_bits`), $4 display resolution, $5 covering parents or NULL.
+CELLS_SQL = (
+    "SELECT p, max(level) AS level, max(score) AS score, count(*) AS cells FROM ("
+    "SELECT (h3 & $2::bigint) | $3::bigint AS p, level, score FROM risk_cells "
+    "WHERE run_id = $1 AND res >= $4) AS c "
+    "WHERE $5::bigint[] IS NULL OR p = ANY($5::bigint[]) GROUP BY p"
+)
+
+#: Hexagons ($5 WKB EPSG:4326, $6 H3 text, $7 level, $8 score, $9 cells) as one MVT layer.
+MVT_SQL = (
+    f"SELECT coalesce((SELECT ST_AsMVT(q, '{RISK_LAYER}', {EXTENT}, 'geom') FROM ("  # noqa: S608
+    f"SELECT ST_AsMVTGeom(ST_Transform(ST_GeomFromWKB(u.w, 4326), 3857), "
+    f"ST_MakeEnvelope($1::float8, $2::float8, $3::float8, $4::float8, 3857), "
+    f"{EXTENT}, {BUFFER}, true) AS geom, u.h3, u.level, u.score, u.cells, "
+    f"$10::bigint AS run_id, $11::int AS res "
+    f"FROM unnest($5::bytea[], $6::text[], $7::int[], $8::real[], $9::int[]) "
+    f"AS u(w, h3, level, score, cells)) AS q WHERE q.geom IS NOT NULL), ''::bytea)"
+)
+
+FIELDS = {
+    "h3": "String",
+    "level": "Number",
+    "score": "Number",
+    "cells": "Number",
+    "run_id": "Number",
+    "res": "Number",
+}
+
+
+def parent_bits(res: int) -> tuple[int, int]:
+    """``(and_mask, or_bits)`` with ``parent = (h & and_mask) | or_bits`` at ``res`` (int64)."""
+    unused = (1 << (3 * (15 - res))) - 1
+    and_mask = ~((15 << 52) | unused)  # negative: a two's-complement int64 mask
+    return and_mask, (res << 52) | unused
+
+
+def parent_int(h: int, res: int) -> int:
+    """The parent of the H3 index ``h`` (an int) at resolution ``res`` (pure bit operations)."""
+    and_mask, or_bits = parent_bits(res)
+    return (h & and_mask) | or_bits
+
+
+def display_res(tile: Tile, run_res: int, min_px: float = MIN_HEX_PX) -> int:
+    """The finest resolution ≤ ``run_res`` whose hexagons are ≥ ``min_px`` pixels wide."""
+    need_m = min_px * tile.ground_pixel_m
+    for res in range(run_res, -1, -1):
+        if 2 * h3.average_hexagon_edge_length(res, unit="m") >= need_m:
+            return res
+    return 0
+
+
+def covering_cells(tile: Tile, res: int) -> list[int] | None:
+    """H3 cells (ints) at ``res`` whose hexagons may touch ``tile``; ``None`` at low zoom."""
+    if tile.z < COVER_MIN_ZOOM:
+        return None
+    west, south, east, north = tile.bounds_4326
+    # Pad by two edge lengths: polygon_to_cells keeps cells whose *centre* is inside.
+    pad = 2 * h3.average_hexagon_edge_length(res, unit="m") / 111_000
+    south, north = max(-89.0, south - pad), min(89.0, north + pad)
+    west, east = max(-179.99, west - pad), min(179.99, east + pad)
+    poly = h3.LatLngPoly([(south, west), (south, east), (north, east), (north, west)])
+    return [h3.str_to_int(c) for c in h3.polygon_to_cells(poly, res)]
+
+
+def hexagon_wkb(cells: Sequence[int]) -> list[bytes]:
+    """WKB polygons (EPSG:4326, lon/lat) of H3 cells given as ints."""
+    if not len(cells):
+        return []
+    rings = [h3.cell_to_boundary(h3.int_to_str(int(c))) for c in cells]
+    polys = np.empty(len(rings), dtype=object)
+    six = [i for i, r in enumerate(rings) if len(r) == 6]
+    if six:
+        coords = np.asarray([rings[i] for i in six], dtype="float64")[:, :, ::-1]
+        polys[six] = shapely.polygons(coords)
+    for i, r in enumerate(rings):  # pentagons, and hexagons cut by an icosahedron edge
+        if len(r) != 6:
+            polys[i] = shapely.Polygon([(lng, lat) for lat, lng in r])
+    return [bytes(b) for b in shapely.to_wkb(polys)]
+
+
+def cells_params(
+    run_id: int, tile: Tile, run_res: int, coarsen: int = 0
+) -> tuple[list[object], int]:
+    """Parameters of :data:`CELLS_SQL` for ``tile``, and the display resolution.
+
+    ``coarsen`` doubles the minimum hexagon width per step (the tile size cap's fallback).
+    """
+    res = display_res(tile, run_res, MIN_HEX_PX * 2**coarsen)
+    and_mask, or_bits = parent_bits(res)
+    return [run_id, and_mask, or_bits, res, covering_cells(tile, res)], res
+
+
+def mvt_params(
+    tile: Tile, rows: Sequence[Sequence[object]], run_id: int, res: int
+) -> list[object] | None:
+    """Parameters of :data:`MVT_SQL` from the rows of :data:`CELLS_SQL` (``None``: no cell)."""
+    if not rows:
+        return None
+    cells = [int(r[0]) for r in rows]  # type: ignore[call-overload]
+    return [
+        *tile.bounds_3857,
+        hexagon_wkb(cells),
+        [h3.int_to_str(c) for c in cells],
+        [int(r[1]) for r in rows],  # type: ignore[call-overload]
+        [None if r[2] is None else float(r[2]) for r in rows],  # type: ignore[arg-type]
+        [int(r[3]) for r in rows],  # type: ignore[call-overload]
+        run_id,
+        res,
+    ]
