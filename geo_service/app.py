@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__
 from geo_service.db import create_pool
 from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
-from geo_service.logs import Timer, configure_logging
+from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
@@ -66,23 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        timer = Timer()
-        response = await call_next(request)
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "ms": timer.ms,
-                "client": request.client.host if request.client else None,
-            },
-        )
-        return response
+    app.add_middleware(AccessLog)
 
     _document_error_bodies(app)
     app.include_router(health.router)

@@ -53,3 +53,43 @@ class Timer:
     @property
     def ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 2)
+
+
+class AccessLog:
+    """One structured log line per HTTP request (method, path, status, ms, client).
+
+    A plain ASGI middleware: no extra task or response buffering per request, unlike
+    ``@app.middleware("http")``.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.log = logging.getLogger("onemap.http")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        timer = Timer()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            client = scope.get("client")
+            self.log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": timer.ms,
+                    "client": client[0] if client else None,
+                },
+            )
