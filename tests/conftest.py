@@ -3,6 +3,7 @@ database, and a fresh database per test (or ``ONEMAP_TEST_DATABASE_URL``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -94,6 +95,33 @@ def _drop(admin_url: str, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextlib.contextmanager
+def demo_database(
+    admin_url: str, template: str, name: str, data_dir: Path, scale: float | None, seed: int
+) -> Iterator[str]:
+    """A database ``name`` cloned from the template and filled with a demo city; dropped after.
+
+    For module-scoped fixtures that share one (read-mostly) demo city across tests;
+    ``scale=None`` leaves it empty.
+    """
+    from layers.seed import load_demo
+
+    _drop(admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    url = replace_database(admin_url, name)
+    try:
+        if scale is not None:
+            load_demo(url, data_dir, scale=scale, seed=seed)
+        yield url
+    finally:
+        _drop(admin_url, name)
 
 
 @pytest.fixture

@@ -5,13 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from layers.pgcluster import replace_database
-from layers.seed import load_demo
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, demo_database, free_port
 
 #: Examples per operation: bounded so the whole run stays well under a minute.
 BUDGET = int(os.environ.get("ONEMAP_FUZZ_EXAMPLES", "25"))
@@ -19,27 +15,13 @@ BUDGET = int(os.environ.get("ONEMAP_FUZZ_EXAMPLES", "25"))
 
 @pytest.fixture(scope="module")
 def fuzz_server(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[str]:
-    name = "fuzz_module"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    url = replace_database(pg_admin_url, name)
-    load_demo(url, tmp_path_factory.mktemp("fuzz-data"), scale=0.2, seed=7)
-    server = LiveServer({"ONEMAP_DATABASE_URL": url, "ONEMAP_LOG_LEVEL": "ERROR"}, free_port())
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    data_dir = tmp_path_factory.mktemp("fuzz-data")
+    with demo_database(pg_admin_url, template_db, "fuzz_module", data_dir, 0.2, 7) as url:
+        server = LiveServer({"ONEMAP_DATABASE_URL": url, "ONEMAP_LOG_LEVEL": "ERROR"}, free_port())
+        try:
+            yield server.base_url
+        finally:
+            server.stop()
 
 
 def test_openapi_fuzz(fuzz_server: str, tmp_path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from geo_service.app import create_app
@@ -17,27 +16,15 @@ from geo_service.settings import Settings
 from layers.addresses.db import build_index, fetch_rows_sync
 from layers.addresses.index import AddressIndex
 from layers.addresses.variants import make_variants
-from layers.pgcluster import replace_database
-from layers.seed import load_demo
+from tests.conftest import demo_database
 
 
 @pytest.fixture(scope="module")
 def demo_url(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[str]:  # fmt: skip
-    name = "geocode_demo_module"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template_db)))  # fmt: skip
-    url = replace_database(pg_admin_url, name)
-    load_demo(url, tmp_path_factory.mktemp("demo"), scale=1, seed=42)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    data_dir = tmp_path_factory.mktemp("demo")
+    with demo_database(pg_admin_url, template_db, "geocode_demo_module", data_dir, 1, 42) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

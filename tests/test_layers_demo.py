@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from layers.seed import database_is_empty, load_demo
+from tests.conftest import demo_database
 
 MINIMUM = {
     "admin_areas": 36,  # 1 district + 5 streets + 30 communities
@@ -26,29 +27,10 @@ MINIMUM = {
 @pytest.fixture(scope="module")
 def demo_db(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory):
     """One database with the scale-1 demo city, shared by the tests of this module."""
-    from psycopg import sql
-
-    from layers.pgcluster import replace_database
-
-    name = "demo_city_module"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    url = replace_database(pg_admin_url, name)
     data_dir = tmp_path_factory.mktemp("demo-data")
-    assert database_is_empty(url)
-    result = load_demo(url, data_dir, scale=1, seed=42)
-    yield url, result
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with demo_database(pg_admin_url, template_db, "demo_city_module", data_dir, None, 0) as url:
+        assert database_is_empty(url)
+        yield url, load_demo(url, data_dir, scale=1, seed=42)
 
 
 def _scalar(url: str, query: str) -> object:

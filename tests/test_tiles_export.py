@@ -9,15 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mapbox_vector_tile
-import psycopg
 import pytest
 from pmtiles.reader import MmapSource, Reader, all_tiles
 from pmtiles.tile import Compression, TileType
-from psycopg import sql
 
-from layers.pgcluster import replace_database
-from layers.seed import load_demo
-from tests.conftest import BIN
+from tests.conftest import BIN, demo_database
 from tiles.errors import ExportFailed
 from tiles.pmtiles_export import export_pmtiles
 from tiles.tms import tiles_in_bbox
@@ -28,22 +24,9 @@ BBOX = (113.35, 22.45, 113.45, 22.55)
 
 @pytest.fixture(scope="module")
 def export_url(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[str]:
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(DB_NAME), sql.Identifier(template_db)
-            )
-        )
-    url = replace_database(pg_admin_url, DB_NAME)
-    load_demo(url, tmp_path_factory.mktemp("export-data"), scale=0.2, seed=11)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
+    data_dir = tmp_path_factory.mktemp("export-data")
+    with demo_database(pg_admin_url, template_db, DB_NAME, data_dir, 0.2, 11) as url:
+        yield url
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

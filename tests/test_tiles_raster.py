@@ -8,19 +8,16 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
 import pytest
 import rasterio
-from psycopg import sql
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 
 from geo_service.app import create_app
 from geo_service.settings import Settings
-from layers.pgcluster import replace_database
 from layers.rasters import import_raster
-from layers.seed import load_demo
+from tests.conftest import demo_database
 from tiles.tms import tiles_in_bbox
 
 DB_NAME = "tiles_raster_module"
@@ -29,42 +26,28 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def raster_db(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(DB_NAME), sql.Identifier(template_db)
-            )
-        )
-    url = replace_database(pg_admin_url, DB_NAME)
     data_dir = tmp_path_factory.mktemp("raster-data")
-    load_demo(url, data_dir, scale=0.2, seed=5)
-    # A small 'rainfall' raster (mm) in EPSG:4326 over the city centre, and a broken one.
-    src = data_dir / "rain_src.tif"
-    values = np.linspace(0, 200, 64 * 64, dtype="float32").reshape(64, 64)
-    with rasterio.open(
-        src,
-        "w",
-        driver="GTiff",
-        width=64,
-        height=64,
-        count=1,
-        dtype="float32",
-        crs="EPSG:4326",
-        transform=from_bounds(113.35, 22.45, 113.45, 22.55, 64, 64),
-        nodata=-1,
-    ) as dst:
-        dst.write(values, 1)
-    import_raster(url, src, "rainfall", data_dir)
-    import_raster(url, src, "gone", data_dir)
-    (data_dir / "rasters" / "gone.tif").unlink()
-    yield url, data_dir
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
+    with demo_database(pg_admin_url, template_db, DB_NAME, data_dir, 0.2, 5) as url:
+        # A small 'rainfall' raster (mm) in EPSG:4326 over the city centre, and a broken one.
+        src = data_dir / "rain_src.tif"
+        values = np.linspace(0, 200, 64 * 64, dtype="float32").reshape(64, 64)
+        with rasterio.open(
+            src,
+            "w",
+            driver="GTiff",
+            width=64,
+            height=64,
+            count=1,
+            dtype="float32",
+            crs="EPSG:4326",
+            transform=from_bounds(113.35, 22.45, 113.45, 22.55, 64, 64),
+            nodata=-1,
+        ) as dst:
+            dst.write(values, 1)
+        import_raster(url, src, "rainfall", data_dir)
+        import_raster(url, src, "gone", data_dir)
+        (data_dir / "rasters" / "gone.tif").unlink()
+        yield url, data_dir
 
 
 @pytest.fixture(scope="module")

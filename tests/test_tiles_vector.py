@@ -13,13 +13,11 @@ import httpx
 import mapbox_vector_tile
 import psycopg
 import pytest
-from psycopg import sql
 
 from geo_service.app import create_app
 from geo_service.settings import Settings
 from layers.catalog import CATALOG
-from layers.pgcluster import replace_database
-from layers.seed import load_demo
+from tests.conftest import demo_database
 from tiles.mvt import MAX_TILE_BYTES
 from tiles.risk import parent_int
 from tiles.tms import tiles_in_bbox
@@ -36,23 +34,10 @@ def tile_at(z: int, lon: float = CENTRE[0], lat: float = CENTRE[1]) -> tuple[int
 
 @pytest.fixture(scope="module")
 def demo_url(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[str]:
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(DB_NAME), sql.Identifier(template_db)
-            )
-        )
-    url = replace_database(pg_admin_url, DB_NAME)
-    load_demo(url, tmp_path_factory.mktemp("tiles-demo"), scale=1, seed=42)
-    _insert_risk_runs(url)
-    yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-        )
+    data_dir = tmp_path_factory.mktemp("tiles-demo")
+    with demo_database(pg_admin_url, template_db, DB_NAME, data_dir, 1, 42) as url:
+        _insert_risk_runs(url)
+        yield url
 
 
 #: The res-9 cell at the city centre gets level 4 in the latest run.
