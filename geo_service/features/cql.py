@@ -18,7 +18,6 @@ import shapely
 import shapely.geometry
 
 from geo_service.errors import BadRequest
-from geo_service.features.lookup import property_of
 from geo_service.features.sqlbits import Params, ident
 from layers.catalog import Layer
 
@@ -113,7 +112,7 @@ class Translator:
     def prop(self, name: str) -> tuple[str, str]:
         if name in GEOMETRY_NAMES:
             return f"{self.alias}.geom", "geometry"
-        p = property_of(self.layer, name)  # 400 naming it
+        p = self.layer.get_property(name)  # UnknownProperty: 400 naming it
         if name not in self.visible:
             raise BadRequest(
                 f"property {name!r} of layer {self.layer.id!r} is not available to your role",

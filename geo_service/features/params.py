@@ -8,7 +8,6 @@ from datetime import datetime
 
 from geo_service.errors import BadRequest
 from geo_service.features.cql import parse_instant
-from geo_service.features.lookup import property_of
 from layers.catalog import Layer, Property
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -140,7 +139,7 @@ def parse_datetime(value: str | None, layer: Layer) -> tuple[datetime | None, da
 
 def check_visible(layer: Layer, name: str, visible: set[str]) -> Property:
     """The catalog property ``name``, which the caller must be allowed to see."""
-    prop = property_of(layer, name)  # 400 naming it
+    prop = layer.get_property(name)  # UnknownProperty: 400 naming it
     if name not in visible:
         raise BadRequest(
             f"property {name!r} of layer {layer.id!r} is not available to your role",

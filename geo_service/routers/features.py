@@ -20,7 +20,6 @@ from geo_service.errors import BadRequest, NotFound
 from geo_service.features import documents as docs
 from geo_service.features.cql import parse_filter
 from geo_service.features.items import ItemsQuery, count_matched, fetch_csv, fetch_features
-from geo_service.features.lookup import layer_of
 from geo_service.features.params import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -62,7 +61,7 @@ def base_url(request: Request) -> str:
 
 def readable_layer(catalog: Catalog, collection_id: str, role: str) -> Layer:
     """The layer, if the caller may read it (an unreadable layer is a 404, like a missing one)."""
-    layer = layer_of(catalog, collection_id)  # 404 if unknown
+    layer = catalog[collection_id]  # UnknownLayer: 404
     if not role_allows(role, layer.read_role):
         raise NotFound(f"unknown collection {collection_id!r}", code="unknown_layer")
     return layer

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field, ValidationError
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
-from geo_service.features.lookup import property_of
 from geo_service.features.params import parse_float, parse_int
 from geo_service.features.spatial import MAX_VERTICES, locate, nearby_sql, within_sql
 from geo_service.routers.features import readable_layer
@@ -81,7 +80,7 @@ async def geo_nearby(
     )
     n = parse_int("limit", limit, 10, 1, MAX_NEARBY)
     if category is not None:
-        property_of(lyr, "category")  # 400 naming it
+        lyr.get_property("category")  # UnknownProperty: 400 naming it
     props = list(lyr.visible_properties(role))
     sql, values = nearby_sql(lyr, props, x, y, radius_m, n, category)
     async with pool.acquire() as conn:

@@ -19,7 +19,6 @@ from geo_service.routers.tiles import (
     TileStateDep,
     base_url,
     cached_response,
-    tiles_errors,
 )
 from layers.rasters import RasterInfo
 from tiles.cache import make_etag
@@ -52,8 +51,7 @@ async def load_dataset(pool: PoolDep, dataset: str) -> RasterDataset:
         )
         for r in rows
     }
-    with tiles_errors():
-        return resolve_dataset(dataset, registered)
+    return resolve_dataset(dataset, registered)
 
 
 @router.get(
@@ -82,15 +80,13 @@ async def raster_tilejson_doc(request: Request, dataset: str, pool: PoolDep) -> 
 async def raster_tile(
     request: Request, dataset: str, z: int, x: int, y: int, pool: PoolDep, state: TileStateDep
 ) -> Response:
-    with tiles_errors():
-        tile = check_tile(z, x, y)
+    tile = check_tile(z, x, y)
     ds = await load_dataset(pool, dataset)
     key = ("png", ds.name, ds.rendering, str(ds.source.path), ds.mtime, z, x, y)
     etag = make_etag(*key)
     hit = state.cache.get(key)
     if hit is None:
-        with tiles_errors():
-            png = await run_in_threadpool(state.raster.render, ds, tile)
+        png = await run_in_threadpool(state.raster.render, ds, tile)
         hit = png if png is not None else transparent_png()
         state.cache.put(key, hit)
     return cached_response(request, hit, PNG_MEDIA_TYPE, etag)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -22,10 +21,8 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
-from geo_service.errors import ApiError
 from layers.catalog import Catalog, Layer, role_allows
 from layers.errors import UnknownLayer
-from tiles import errors as tile_errors
 from tiles.cache import TileCache, etag_matches, make_etag
 from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, extent_query, parse_layers
 from tiles.raster import RasterRenderer
@@ -42,27 +39,9 @@ CACHE_CONTROL_PRIVATE = "private, max-age=60, must-revalidate"
 #: Bumped when the rendering changes, so old ETags stop matching.
 RENDER_VERSION = 1
 
+
 #: Tiles exceptions → (HTTP status, code).  (Belongs in geo_service/errors.STATUS_CODES;
 #: translated here until it is added there.)
-TILES_STATUS: dict[type[tile_errors.TilesError], int] = {
-    tile_errors.TileOutOfRange: 404,
-    tile_errors.UnknownTileMatrixSet: 404,
-    tile_errors.UnknownDataset: 404,
-    tile_errors.DatasetUnavailable: 404,
-    tile_errors.UnknownRun: 404,
-    tile_errors.InvalidTileRequest: 400,
-}
-
-
-@contextlib.contextmanager
-def tiles_errors() -> Iterator[None]:
-    """Turn :mod:`tiles.errors` exceptions into JSON API errors."""
-    try:
-        yield
-    except tile_errors.TilesError as exc:
-        raise ApiError(TILES_STATUS.get(type(exc), 400), exc.code, str(exc)) from None
-
-
 @dataclass
 class TileState:
     """Per-worker tile state: the LRU cache, the raster renderer, memoised extents."""
@@ -151,8 +130,7 @@ async def serve_vector_tile(
     risk_run: RiskRun | None = None
     if layerset.risk:
         async with pool.acquire() as conn:
-            with tiles_errors():
-                risk_run = await resolve_run_async(conn, run)
+            risk_run = await resolve_run_async(conn, run)
     versions = await layer_versions(request, layerset.tables)
     cacheable = versions is not None and (risk_run is None or risk_run.immutable)
     etag: str | None = None
@@ -246,8 +224,7 @@ async def collection_tileset(
     request: Request, collectionId: str, tileMatrixSetId: str, catalog: CatalogDep, role: RoleDep
 ) -> JSONResponse:
     layer = readable_layer(catalog, collectionId, role)
-    with tiles_errors():
-        tile_matrix_set(tileMatrixSetId)
+    tile_matrix_set(tileMatrixSetId)
     return JSONResponse(ogc_tileset(base_url(request), layer))
 
 
@@ -270,9 +247,8 @@ async def collection_tile(
     state: TileStateDep,
 ) -> Response:
     layer = readable_layer(catalog, collectionId, role)
-    with tiles_errors():
-        tile_matrix_set(tileMatrixSetId)
-        tile = check_tile(z, x, y)
+    tile_matrix_set(tileMatrixSetId)
+    tile = check_tile(z, x, y)
     return await serve_vector_tile(request, pool, state, LayerSet((layer,)), tile, role, None)
 
 
@@ -289,8 +265,7 @@ async def vector_tilejson_doc(
     state: TileStateDep,
     run: RunQuery = None,
 ) -> JSONResponse:
-    with tiles_errors():
-        layerset = parse_layers(layers, catalog, role)
+    layerset = parse_layers(layers, catalog, role)
     tables = layerset.tables or (("admin_areas",) if layerset.risk else ())
     versions = await layer_versions(request, tables)
     bounds = await data_extent(pool, state, tables, versions)
@@ -318,9 +293,8 @@ async def layers_tile(
     state: TileStateDep,
     run: RunQuery = None,
 ) -> Response:
-    with tiles_errors():
-        tile = check_tile(z, x, y)
-        layerset = parse_layers(layers, catalog, role)
+    tile = check_tile(z, x, y)
+    layerset = parse_layers(layers, catalog, role)
     return await serve_vector_tile(request, pool, state, layerset, tile, role, run)
 
 
