@@ -17,6 +17,7 @@ from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
+from geo_service.tile_fastpath import TileFastPath
 from layers.catalog import CATALOG
 
 log = logging.getLogger("onemap.http")
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = CATALOG
     app.state.key_cache = {}
     install_error_handlers(app)
+    # Innermost: cached tiles and 304s skip routing but still pass CORS, limits and the log.
+    app.add_middleware(TileFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -40,8 +40,6 @@ CACHE_CONTROL_PRIVATE = "private, max-age=60, must-revalidate"
 RENDER_VERSION = 1
 
 
-#: Tiles exceptions → (HTTP status, code).  (Belongs in geo_service/errors.STATUS_CODES;
-#: translated here until it is added there.)
 @dataclass
 class TileState:
     """Per-worker tile state: the LRU cache, the raster renderer, memoised extents."""
@@ -51,21 +49,24 @@ class TileState:
     extents: dict[Any, tuple[float, float, float, float] | None] = field(default_factory=dict)
 
 
-def _cache_mb(request: Request) -> float:
-    return float(request.app.state.settings.tiles_cache_mb)
-
-
-def get_tile_state(request: Request) -> TileState:
-    """The worker's :class:`TileState`, created on first use and subscribed to layer changes."""
-    state: TileState | None = getattr(request.app.state, "tiles", None)
+def tile_state_of(app_state: Any) -> TileState:
+    """The worker's :class:`TileState` (in ``app.state``), created on first use and
+    subscribed to layer changes."""
+    state: TileState | None = getattr(app_state, "tiles", None)
     if state is None:
-        state = TileState(TileCache(int(_cache_mb(request) * 1024 * 1024)))
-        request.app.state.tiles = state
-        versions = getattr(request.app.state, "layer_versions", None)
+        cache_mb = float(app_state.settings.tiles_cache_mb)
+        state = TileState(TileCache(int(cache_mb * 1024 * 1024)))
+        app_state.tiles = state
+        versions = getattr(app_state, "layer_versions", None)
         if versions is not None:
             cache = state.cache
             versions.subscribe(lambda table, _version: cache.invalidate(table))
     return state
+
+
+def get_tile_state(request: Request) -> TileState:
+    """Dependency: the worker's :class:`TileState`."""
+    return tile_state_of(request.app.state)
 
 
 TileStateDep = Annotated[TileState, Depends(get_tile_state)]
@@ -93,6 +94,28 @@ def has_credentials(request: Request) -> bool:
     return "authorization" in request.headers or "x-api-key" in request.headers
 
 
+def validator_headers(etag: str | None, credentials: bool) -> dict[str, str]:
+    """``ETag``/``Cache-Control``/``Vary`` of a tile response (``no-store`` without an ETag)."""
+    if etag is None:
+        return {"Cache-Control": "no-store"}
+    return {
+        "ETag": etag,
+        "Cache-Control": CACHE_CONTROL_PRIVATE if credentials else CACHE_CONTROL_PUBLIC,
+        "Vary": "Authorization, X-API-Key",
+    }
+
+
+def vector_tile_key(
+    layerset: LayerSet,
+    versions: tuple[int, ...],
+    tile: Tile,
+    role: str,
+    run_id: int | None,
+) -> tuple[Any, ...]:
+    """Everything a vector tile's bytes depend on: its cache key, hashed into its ETag."""
+    return ("mvt", RENDER_VERSION, layerset.ids, versions, tile.z, tile.x, tile.y, role, run_id)
+
+
 def cached_response(
     request: Request,
     data: bytes,
@@ -101,17 +124,9 @@ def cached_response(
     empty_status: int = 204,
 ) -> Response:
     """A tile response with validators: 304 on a matching If-None-Match, 204 when empty."""
-    headers: dict[str, str] = {}
-    if etag is None:
-        headers["Cache-Control"] = "no-store"
-    else:
-        headers["ETag"] = etag
-        headers["Cache-Control"] = (
-            CACHE_CONTROL_PRIVATE if has_credentials(request) else CACHE_CONTROL_PUBLIC
-        )
-        headers["Vary"] = "Authorization, X-API-Key"
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=headers)
+    headers = validator_headers(etag, has_credentials(request))
+    if etag is not None and etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
     if not data:
         return Response(status_code=empty_status, headers=headers)
     return Response(data, media_type=media_type, headers=headers)
@@ -136,17 +151,8 @@ async def serve_vector_tile(
     etag: str | None = None
     key: tuple[Any, ...] = ()
     if cacheable:
-        key = (
-            "mvt",
-            RENDER_VERSION,
-            layerset.ids,
-            versions,
-            tile.z,
-            tile.x,
-            tile.y,
-            role,
-            risk_run.id if risk_run else None,
-        )
+        assert versions is not None
+        key = vector_tile_key(layerset, versions, tile, role, risk_run.id if risk_run else None)
         etag = make_etag(*key)
         if etag_matches(request.headers.get("if-none-match"), etag):
             return cached_response(request, b"", MVT_MEDIA_TYPE, etag)
