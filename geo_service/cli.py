@@ -136,6 +136,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,  # geo_service.logs.AccessLog writes the structured access log
         proxy_headers=True,
     )
 

@@ -78,6 +78,13 @@ def check_tile(z: int, x: int, y: int) -> Tile:
     n = 1 << z
     if not (0 <= x < n and 0 <= y < n):
         raise TileOutOfRange(f"tile {z}/{x}/{y} is outside the grid (0 ≤ x, y < {n} at zoom {z})")
+    return _tile(z, x, y)
+
+
+#: Bounds are pure functions of the address; morecantile's geographic bounds go through
+#: pyproj (~100 µs), which would dominate a cached tile's answer.
+@lru_cache(maxsize=65536)
+def _tile(z: int, x: int, y: int) -> Tile:
     tms = web_mercator_quad()
     t = morecantile.Tile(x, y, z)
     b = tms.xy_bounds(t)
