@@ -146,10 +146,13 @@ def _layer_sql(layer: Layer, role: str, thin: bool, simplify: bool) -> str:
             # Tolerance of one screen pixel; lines and polygons that collapse are dropped.
             geom = f"ST_Simplify({geom}, prm.tol, false)"
         inner = f"SELECT {geom} AS g, {cols} FROM public.{table} AS t, prm WHERE t.geom && prm.box"  # noqa: S608
+    # No "WHERE geom IS NOT NULL": ST_AsMVT already skips rows whose ST_AsMVTGeom is NULL
+    # (clipped away), and such a filter is pushed down by the planner so that every
+    # ST_AsMVTGeom and ST_Transform runs twice (a third of the tile's time).
     return (
         f"coalesce((SELECT ST_AsMVT(q, '{layer.id}', {EXTENT}, 'geom') FROM ("  # noqa: S608
         f"SELECT ST_AsMVTGeom(s.g, prm.env, {EXTENT}, {BUFFER}, true) AS geom, {s_cols} "
-        f"FROM ({inner}) AS s, prm) AS q WHERE q.geom IS NOT NULL), ''::bytea)"
+        f"FROM ({inner}) AS s, prm) AS q), ''::bytea)"
     )
 
 

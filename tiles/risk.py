@@ -64,7 +64,7 @@ MVT_SQL = (
     f"{EXTENT}, {BUFFER}, true) AS geom, u.h3, u.level, u.score, u.cells, "
     f"$10::bigint AS run_id, $11::int AS res "
     f"FROM unnest($5::bytea[], $6::text[], $7::int[], $8::real[], $9::int[]) "
-    f"AS u(w, h3, level, score, cells)) AS q WHERE q.geom IS NOT NULL), ''::bytea)"
+    f"AS u(w, h3, level, score, cells)) AS q), ''::bytea)"
 )
 
 FIELDS = {
