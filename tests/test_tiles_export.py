@@ -137,3 +137,39 @@ def test_bad_arguments(export_url: str, tmp_path: Path) -> None:
             bbox=(-10.0, -10.0, -9.0, -9.0),
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real disk that fills up (``make test`` runs as root)."""
+    assert os.geteuid() == 0, "this test mounts a tmpfs; run the suite as root (make test)"
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_is_a_clear_error_and_keeps_the_old_archive(
+    export_url: str, tiny_disk: Path
+) -> None:
+    out = tiny_disk / "city.pmtiles"
+    old = b"an older archive that must survive"
+    out.write_bytes(old)
+    r = _cli(
+        export_url,
+        "--layers",
+        "buildings,addresses",
+        "--minzoom",
+        "14",
+        "--maxzoom",
+        "16",
+        str(out),
+    )
+    assert r.returncode == 1, r.stderr
+    assert "cannot write" in r.stderr and "No space left" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert out.read_bytes() == old  # nothing lost
+    assert [p.name for p in tiny_disk.iterdir()] == [out.name]  # no temp file left behind
