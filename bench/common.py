@@ -374,21 +374,27 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], port: int, cwd: Path)
     return Server(name, proc, port, log_path)
 
 
-def ensure_tipg_venv() -> Path:
-    """``bench/.venv-tipg`` with tipg and uvicorn (created on first use); returns its bin/."""
-    bin_dir = TIPG_VENV / "bin"
-    probe = [str(bin_dir / "python"), "-c", "import tipg, uvicorn"]
-    if (bin_dir / "python").exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+def ensure_peer_venv(venv: Path, specs: Sequence[str], probe: str) -> Path:
+    """A virtual environment of a peer (created on first use, kept apart from OneMap's
+    own); ``probe`` is Python code that succeeds once it is installed.  Returns its bin/."""
+    bin_dir = venv / "bin"
+    check = [str(bin_dir / "python"), "-c", probe]
+    if (bin_dir / "python").exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return bin_dir
-    subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     proc = subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", TIPG_SPEC, "uvicorn"],
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", *specs],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
-        raise BenchError(f"pip install {TIPG_SPEC} failed: {proc.stderr.strip()[-1000:]}")
+        raise BenchError(f"pip install {' '.join(specs)} failed: {proc.stderr.strip()[-1000:]}")
     return bin_dir
+
+
+def ensure_tipg_venv() -> Path:
+    """``bench/.venv-tipg`` with tipg and uvicorn (created on first use); returns its bin/."""
+    return ensure_peer_venv(TIPG_VENV, [TIPG_SPEC, "uvicorn"], "import tipg, uvicorn")
 
 
 def tipg_version() -> str:
