@@ -9,12 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from geo_service import __version__
+from geo_service import __version__, emergency_runtime
 from geo_service.db import create_pool
 from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
+from geo_service.routers import risk as risk_router
+from geo_service.routers import analysis as analysis_router
+from geo_service.routers import events as events_router
+from geo_service.routers import screen as screen_router
+from geo_service.routers import warnings as warnings_router
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
 from geo_service.tile_fastpath import TileFastPath
@@ -37,10 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = await create_pool(settings)
         app.state.layer_versions = LayerVersions(settings.effective_database_url)
         app.state.layer_versions.start()
+        await emergency_runtime.start(app, settings)
         log.info("started", extra={"database": _redacted(settings.effective_database_url)})
         try:
             yield
         finally:
+            await emergency_runtime.stop(app)
             await app.state.layer_versions.stop()
             await app.state.pool.close()
 
@@ -79,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(raster.router)
     app.include_router(styles.router)
+    app.include_router(risk_router.router)
+    app.include_router(screen_router.router)
+    app.include_router(warnings_router.router)
+    app.include_router(analysis_router.router)
+    app.include_router(events_router.router)
     return app
 
 

@@ -500,7 +500,13 @@ CATALOG = Catalog(
             description="Flood and landslide warnings in four levels (蓝/黄/橙/红).",
             properties=(
                 _CODE,
-                _p("hazard", "string", "Hazard", required=True, enum=("flood", "landslide")),
+                _p(
+                    "hazard",
+                    "string",
+                    "Hazard",
+                    required=True,
+                    enum=("flood", "landslide", "rainstorm"),
+                ),
                 _p("level", "string", "Warning level", required=True, enum=WARNING_LEVELS),
                 _p("status", "string", "Status", enum=("active", "lifted", "expired")),
                 _p("valid_from", "datetime", "Start of validity (UTC)"),

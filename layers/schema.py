@@ -2,7 +2,8 @@
 
 Layer tables are *derived from the catalog* (one column per catalog property, plus
 ``id``, ``geom`` in EPSG:4326 and ``updated_at``), so a property is declared once.
-The other tables (readings, risk runs and cells, keys, audit) are declared here.
+The other tables (readings, risk runs and cells, keys, audit, events, warning areas) are
+declared here.
 Alembic migrations in ``layers/migrations`` are the frozen history of this schema.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
@@ -75,6 +77,14 @@ def extra_columns(table: str) -> tuple[Column, ...]:
                 "created_at", DateTime(timezone=True), server_default=func.now(), nullable=False
             ),
             Column("lifted_at", DateTime(timezone=True), nullable=True),
+            Column("title", Text, nullable=True),
+        )
+    if table == "incidents":
+        # Assignment made when the incident is reported (grid → community and grid worker).
+        return (
+            Column("community_code", Text, nullable=True, index=True),
+            Column("assigned_worker", Text, nullable=True),
+            Column("assigned_phone", Text, nullable=True),
         )
     return ()
 
@@ -122,6 +132,25 @@ def layer_table(layer: Layer, meta: MetaData) -> Table:
             Index(f"ix_{layer.table}_{p.name}", table.c[p.name])
     if layer.time_field:
         Index(f"ix_{layer.table}_{layer.time_field}", table.c[layer.time_field])
+    if layer.table == "warnings":
+        # Re-issuing the same warning (run, level, hazard) while it is active is idempotent.
+        Index(
+            "uq_warnings_active_issue",
+            table.c.run_id,
+            table.c.level,
+            table.c.hazard,
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        )
+    if layer.table == "cameras":
+        # View sectors (SQL function onemap_view_sector, migration 0002) are indexed.
+        Index(
+            "ix_cameras_view_sector",
+            func.onemap_view_sector(
+                table.c.geom, table.c.heading_deg, table.c.fov_deg, table.c.range_m
+            ),
+            postgresql_using="gist",
+        )
     return table
 
 
@@ -210,6 +239,31 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         Column("layer", Text, primary_key=True),
         Column("version", BigInteger, nullable=False, server_default="1"),
         Column("changed_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    Table(
+        "events",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("type", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Index("ix_events_at", "at"),
+    )
+    Table(
+        "warning_areas",
+        meta,
+        Column(
+            "warning_id",
+            BigInteger,
+            ForeignKey("warnings.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("level", Text, nullable=False),
+        Column("cells", Integer, nullable=False),
+        Column("area_km2", Float(precision=53), nullable=False),
+        Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False),
+        PrimaryKeyConstraint("warning_id", "level"),
+        CheckConstraint("level IN ('blue', 'yellow', 'orange', 'red')", name="level_enum"),
     )
     Table(
         "rasters",

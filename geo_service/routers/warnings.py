@@ -1,0 +1,118 @@
+"""``/warnings``: issue from a risk run, list, inspect (with exposure), lift.
+
+Issuing and lifting need the ``operator`` role and are written to ``audit_log`` with the
+caller's key name and address.  Exposure fields that are personal (grid workers, per-grid
+population, shelter contacts) are omitted for roles the catalog does not allow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo_service.auth import Caller, RoleDep, require_role
+from geo_service.deps import PoolDep
+from geo_service.routers.emergency_common import actor_of, geojson
+from geo_service.routers.exports import addresses_csv
+from layers.emergency import warnings as wmod
+from layers.emergency.exposure import mask_exposure
+
+router = APIRouter(prefix="/warnings", tags=["warnings"])
+
+OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
+
+
+class WarningIn(BaseModel):
+    """A warning to issue: the run's cells at or above ``level_min``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: int = Field(..., description="Risk run the warning is issued from")
+    level_min: str | int = Field(..., description="blue, yellow, orange or red (or 1-4)")
+    hazard: str | None = Field(
+        None, description="landslide, flood or rainstorm (default: the run's model)"
+    )
+    valid_hours: float | None = Field(None, description="Hours in force (default 6)")
+    valid_from: dt.datetime | None = Field(None, description="Start (default now), with zone")
+    valid_to: dt.datetime | None = Field(None, description="End (instead of valid_hours)")
+    title: str | None = Field(None, max_length=200, description="Headline shown on the screen")
+
+
+class LiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+
+
+def _masked(feature: dict[str, Any], role: str) -> dict[str, Any]:
+    props = dict(feature["properties"])
+    props["exposure"] = mask_exposure(props.get("exposure") or {}, role)
+    return {**feature, "properties": props}
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Issue a warning from a risk run (operator); 200 when it was already issued",
+    responses={200: {"description": "The same warning is already active"}},
+)
+async def issue(
+    request: Request, pool: PoolDep, caller: OperatorDep, body: WarningIn
+) -> JSONResponse:
+    req = wmod.IssueRequest(**body.model_dump())
+    async with pool.acquire() as conn:
+        result = await wmod.issue_warning_retrying(conn, req, actor_of(request, caller))
+    return geojson(_masked(result.warning, caller.role), 201 if result.created else 200)
+
+
+@router.get("", summary="Warnings as GeoJSON (exposure summary in the properties)")
+async def list_(
+    pool: PoolDep,
+    status: str = Query("active", description="active, lifted, expired or all"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> JSONResponse:
+    async with pool.acquire() as conn:
+        return geojson(await wmod.list_warnings(conn, status, limit))
+
+
+@router.get("/{code}", summary="One warning with its full exposure")
+async def get(code: str, pool: PoolDep, role: RoleDep) -> JSONResponse:
+    async with pool.acquire() as conn:
+        return geojson(_masked(await wmod.get_warning(conn, code), role))
+
+
+@router.get("/{code}/areas", summary="The warning's area per level (one MultiPolygon each)")
+async def areas(code: str, pool: PoolDep) -> JSONResponse:
+    async with pool.acquire() as conn:
+        return geojson(await wmod.warning_areas(conn, code))
+
+
+@router.get(
+    "/{code}/addresses.csv",
+    summary="Every standard address inside the warning (CSV, e.g. for SMS lists)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def addresses(code: str, pool: PoolDep) -> StreamingResponse:
+    async with pool.acquire() as conn:
+        wkb = await wmod.warning_area_wkb(conn, code)
+    return addresses_csv(pool, wkb, f"{code}-addresses.csv")
+
+
+@router.post("/{code}/lift", summary="Lift an active warning (operator)")
+async def lift(
+    code: str,
+    request: Request,
+    pool: PoolDep,
+    caller: OperatorDep,
+    body: Annotated[LiftIn | None, Body()] = None,
+) -> JSONResponse:
+    async with pool.acquire() as conn:
+        feature = await wmod.lift_warning(
+            conn, code, actor_of(request, caller), body.reason if body else None
+        )
+    return geojson(_masked(feature, caller.role))

@@ -1,0 +1,63 @@
+"""Exceptions of the emergency workflow (mapped to HTTP in geo_service/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from layers.errors import LayersError
+
+
+class EmergencyError(LayersError):
+    """Base class of the workflow's errors."""
+
+
+class InvalidInput(EmergencyError):
+    """A request that is malformed for the workflow (400)."""
+
+
+class InvalidLevel(InvalidInput):
+    """A warning level that is not blue/yellow/orange/red."""
+
+
+class InvalidReadings(EmergencyError):
+    """A batch of readings with at least one bad reading; nothing was stored (422).
+
+    Attributes:
+        errors: one ``{"index", "sensor_code", "reason"}`` per refused reading.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = errors
+        first = errors[0] if errors else {}
+        super().__init__(
+            f"{len(errors)} reading(s) refused, nothing stored; first: reading "
+            f"{first.get('index')} ({first.get('sensor_code')}): {first.get('reason')}"
+        )
+
+
+class RunNotFound(EmergencyError):
+    """A risk run id that does not exist (404)."""
+
+
+class RunNotReady(EmergencyError):
+    """A risk run that has not finished successfully (409)."""
+
+
+class NothingToWarn(EmergencyError):
+    """A run with no cell at or above the requested level (409)."""
+
+
+class WarningNotFound(EmergencyError):
+    """A warning code that does not exist (404)."""
+
+
+class WarningNotActive(EmergencyError):
+    """Lifting a warning that is already lifted or expired (409)."""
+
+
+class GridNotFound(EmergencyError):
+    """A grid code that does not exist (404)."""
+
+
+class NowcastUnavailable(EmergencyError):
+    """The risk-run machinery is not installed in this build (503)."""
