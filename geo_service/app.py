@@ -16,6 +16,7 @@ from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
 from geo_service.routers import risk as risk_router
+from geo_service.routers import risk as risk_router
 from geo_service.routers import analysis as analysis_router
 from geo_service.routers import events as events_router
 from geo_service.routers import screen as screen_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(raster.router)
     app.include_router(styles.router)
+    app.include_router(risk_router.router)
     app.include_router(risk_router.router)
     app.include_router(screen_router.router)
     app.include_router(warnings_router.router)

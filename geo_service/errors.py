@@ -18,9 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_service.risk_runs import RunNotFound as RiskRunNotFound
+from geo_service.risk_runs import RunNotFound as RiskRunNotFound
 from layers import errors as layer_errors
 from layers.emergency import errors as emergency_errors
 from layers.events import InvalidEvent
+from risk_models import errors as risk_errors
 from risk_models import errors as risk_errors
 from tiles import errors as tile_errors
 
@@ -60,6 +62,14 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     tile_errors.DatasetUnavailable: (404, "dataset_unavailable"),
     tile_errors.UnknownRun: (404, "unknown_run"),
     tile_errors.InvalidTileRequest: (400, "invalid_tile_request"),
+    risk_errors.UnknownModel: (400, "unknown_model"),
+    risk_errors.EmptyAreaError: (400, "empty_area"),
+    risk_errors.DemError: (400, "invalid_dem"),
+    risk_errors.ScenarioError: (400, "invalid_scenario"),
+    risk_errors.RasterError: (400, "invalid_raster"),
+    risk_errors.ModelInputError: (400, "invalid_model_input"),
+    risk_errors.RiskModelError: (400, "risk_model_error"),
+    RiskRunNotFound: (404, "unknown_run"),
     risk_errors.UnknownModel: (400, "unknown_model"),
     risk_errors.EmptyAreaError: (400, "empty_area"),
     risk_errors.DemError: (400, "invalid_dem"),

@@ -6,10 +6,20 @@ No FastAPI and no ``geo_service`` imports; errors are the classes in :mod:`risk_
 
 from risk_models.errors import (
     DemError,
+    EmptyAreaError,
     ModelInputError,
     RasterError,
     RiskModelError,
     ScenarioError,
+    UnknownModel,
 )
 
-__all__ = ["DemError", "ModelInputError", "RasterError", "RiskModelError", "ScenarioError"]
+__all__ = [
+    "DemError",
+    "EmptyAreaError",
+    "ModelInputError",
+    "RasterError",
+    "RiskModelError",
+    "ScenarioError",
+    "UnknownModel",
+]

@@ -21,3 +21,11 @@ class ScenarioError(RiskModelError):
 
 class ModelInputError(RiskModelError):
     """Model inputs are inconsistent (shapes, empty training set, bad parameters)."""
+
+
+class UnknownModel(ModelInputError):
+    """A model name that the pipeline does not know."""
+
+
+class EmptyAreaError(ModelInputError):
+    """The requested area holds no valid DEM pixel or no H3 cell."""

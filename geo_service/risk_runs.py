@@ -1,0 +1,481 @@
+"""Risk runs: start a model run in the background, persist its H3 cells, announce the end.
+
+Used by the API (``POST /risk/runs``), the CLI and the nowcast loop::
+
+    run_id = await start_run(pool, settings, model="landslide", rain={"scenario": "light_rain"})
+    run = await wait_run(pool, run_id, timeout_s=120)
+
+Inputs come from the database: the DEM is the registered raster ``dem`` (or
+``params.dem``), known landslide sites the ``hazard_sites`` layer (kinds landslide, collapse,
+debris_flow), roads the ``roads`` layer, gauges the ``rain_gauge`` sensors and their
+``sensor_readings``. The static cell table (terrain, factors, susceptibility) is cached per
+(DEM file, res, static parameters, sites, roads) under ``$ONEMAP_DATA_DIR/risk_cache`` so a
+repeated nowcast only redoes the rain part. The CPU work runs in a worker thread (one at a
+time per process); the event loop only waits. Cells are written with COPY in the same
+transaction that marks the run done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pandas as pd
+
+from geo_service import __version__
+from geo_service.settings import REPO_ROOT, Settings
+from risk_models import pipeline
+from risk_models.errors import EmptyAreaError, ModelInputError, RiskModelError, ScenarioError
+from risk_models.params import PipelineParams, check_model, check_res
+from risk_models.rainsource import RainSource, gauge_source, raster_source
+from risk_models.static import STATIC_VERSION
+
+log = logging.getLogger("onemap.risk")
+
+#: Hazard-site kinds that are landslide events for the susceptibility fit.
+LANDSLIDE_KINDS = ["landslide", "collapse", "debris_flow"]
+#: Longest gauge window accepted (hours).
+MAX_GAUGE_HOURS = 240
+_SCENARIO_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_RASTER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+#: One pipeline at a time per process: the machine's cores are better used by NumPy inside
+#: one run than by two runs fighting for them (and memory stays bounded).
+_CPU_LOCK = threading.Lock()
+#: References to running background tasks (asyncio keeps only weak ones).
+_TASKS: set[asyncio.Task[None]] = set()
+
+RUN_COLUMNS = (
+    "id, model, status, scenario, inputs, params, timings, summary, error, created_at, finished_at"
+)
+
+
+class RunNotFound(LookupError):
+    """No risk run with this id."""
+
+
+@dataclass
+class _Job:
+    run_id: int
+    model: str
+    res: int
+    rain: dict[str, Any]
+    params: PipelineParams
+    dem_path: Path
+    data_dir: Path
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _scenario_path(settings: Settings, name: str) -> Path:
+    if not _SCENARIO_RE.match(name):
+        raise ScenarioError(f"scenario name {name!r} is not valid")
+    for base in (Path(settings.data_dir) / "scenarios", REPO_ROOT / "data" / "scenarios"):
+        path = base / f"{name}.json"
+        if path.is_file():
+            return path
+    raise ScenarioError(f"unknown scenario {name!r} (no {name}.json in data/scenarios)")
+
+
+def check_rain_spec(rain: Any) -> dict[str, Any]:
+    """The rain spec if it is one of ``{"scenario": name}``, ``{"gauges": true, "hours": n}``
+    or ``{"raster": name}`` (``hours`` also allowed with a raster); else ModelInputError."""
+    if not isinstance(rain, dict):
+        raise ModelInputError("rain must be an object: {scenario}, {gauges, hours} or {raster}")
+    kinds = [k for k in ("scenario", "gauges", "raster") if k in rain]
+    extra = set(rain) - {"scenario", "gauges", "raster", "hours"}
+    if len(kinds) != 1 or extra:
+        raise ModelInputError(
+            "rain needs exactly one of 'scenario', 'gauges' or 'raster' (and optional 'hours')"
+        )
+    hours = rain.get("hours", 24)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_GAUGE_HOURS:
+        raise ModelInputError(f"rain.hours must be an integer 1..{MAX_GAUGE_HOURS}")
+    kind = kinds[0]
+    if kind == "scenario" and not isinstance(rain["scenario"], str):
+        raise ModelInputError("rain.scenario must be a scenario name")
+    if kind == "gauges" and rain["gauges"] is not True:
+        raise ModelInputError("rain.gauges must be true")
+    if kind == "raster" and (
+        not isinstance(rain["raster"], str) or not _RASTER_RE.match(rain["raster"])
+    ):
+        raise ModelInputError("rain.raster must be a registered raster name")
+    return {kind: rain[kind], "hours": hours} if kind != "scenario" else {kind: rain[kind]}
+
+
+async def _raster_row(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT path, bounds_4326 FROM rasters WHERE name = $1", name)
+
+
+async def start_run(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    model: str,
+    rain: dict[str, Any],
+    res: int = 9,
+    params: dict[str, Any] | None = None,
+    actor: str = "system",
+) -> int:
+    """Create a ``risk_runs`` row and run the pipeline in the background; return its id.
+
+    Bad input (unknown model, res outside 7–10, unknown parameter, unknown scenario or
+    raster, no DEM, a bbox outside the DEM) raises at once (:mod:`risk_models.errors`);
+    later failures mark the run ``failed`` with the reason in ``error``.
+    """
+    check_model(model)
+    check_res(res)
+    raw_params = dict(params or {})
+    dem_name = raw_params.pop("dem", "dem")
+    if not isinstance(dem_name, str) or not _RASTER_RE.match(dem_name):
+        raise ModelInputError("params.dem must be a registered raster name")
+    p = PipelineParams.from_dict(raw_params)
+    spec = check_rain_spec(rain)
+    inputs: dict[str, Any] = {"rain": spec, "dem": dem_name, "code_version": __version__}
+    if "scenario" in spec:
+        inputs["scenario_path"] = str(_scenario_path(settings, spec["scenario"]))
+    async with pool.acquire() as conn:
+        dem_row = await _raster_row(conn, dem_name)
+        if dem_row is None:
+            raise ModelInputError(
+                f"no DEM: register one as raster {dem_name!r} (onemap import-raster or onemap demo)"
+            )
+        if p.bbox is not None:
+            w, s, e, n = dem_row["bounds_4326"]
+            bw, bs, be, bn = p.bbox
+            if bw >= e or be <= w or bs >= n or bn <= s:
+                raise EmptyAreaError(f"bbox {list(p.bbox)} does not overlap the DEM {dem_name!r}")
+        if "raster" in spec:
+            rrow = await _raster_row(conn, spec["raster"])
+            if rrow is None:
+                raise ModelInputError(f"no raster called {spec['raster']!r} is registered")
+            inputs["rain_raster_path"] = rrow["path"]
+        stored_params = {**p.as_dict(), "dem": dem_name, "res": res}
+        run_id = await conn.fetchval(
+            "INSERT INTO risk_runs (model, status, scenario, inputs, params) "
+            "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
+            model,
+            spec.get("scenario"),
+            {**inputs, "actor": actor},
+            stored_params,
+        )
+    job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
+    job.inputs = inputs
+    task = asyncio.create_task(_execute(pool, job), name=f"risk-run-{run_id}")
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+    return int(run_id)
+
+
+async def wait_run(pool: asyncpg.Pool, run_id: int, timeout_s: float) -> dict[str, Any]:
+    """The run once it is ``done`` or ``failed``; TimeoutError after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = await get_run(pool, run_id)
+        if run["status"] in ("done", "failed"):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"risk run {run_id} still {run['status']} after {timeout_s:g} s")
+        await asyncio.sleep(0.1)
+
+
+def _run_dict(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    for k in ("created_at", "finished_at"):
+        out[k] = out[k].isoformat() if out[k] is not None else None
+    out["code_version"] = (out.get("inputs") or {}).get("code_version")
+    out["res"] = (out.get("params") or {}).get("res")
+    return out
+
+
+async def get_run(pool: asyncpg.Pool, run_id: int) -> dict[str, Any]:
+    """One run as a JSON-ready dict (RunNotFound if none)."""
+    row = await pool.fetchrow(
+        f"SELECT {RUN_COLUMNS} FROM risk_runs WHERE id = $1",  # noqa: S608 - constant columns
+        int(run_id),
+    )
+    if row is None:
+        raise RunNotFound(f"no risk run {run_id}")
+    return _run_dict(row)
+
+
+async def list_runs(pool: asyncpg.Pool, limit: int = 100) -> list[dict[str, Any]]:
+    """Runs, newest first."""
+    rows = await pool.fetch(
+        f"SELECT {RUN_COLUMNS} FROM risk_runs ORDER BY created_at DESC, id DESC LIMIT $1",  # noqa: S608
+        int(limit),
+    )
+    return [_run_dict(r) for r in rows]
+
+
+# --- inputs from the database -------------------------------------------------------------
+
+
+async def _load_inputs(conn: asyncpg.Connection, job: _Job) -> dict[str, Any]:
+    """Hazard sites, roads and (for gauge runs) hourly gauge series, as plain arrays."""
+    import shapely
+
+    sites = await conn.fetch(
+        "SELECT ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT ST_PointOnSurface(geom) AS p "
+        "FROM hazard_sites WHERE kind = ANY($1::text[])) AS s ORDER BY lon, lat",
+        LANDSLIDE_KINDS,
+    )
+    roads = await conn.fetch("SELECT ST_AsBinary(geom) AS wkb FROM roads ORDER BY code")
+    out: dict[str, Any] = {
+        "sites": np.array([(r["lon"], r["lat"]) for r in sites], dtype="float64").reshape(-1, 2),
+        "roads": list(shapely.from_wkb([bytes(r["wkb"]) for r in roads])) if roads else [],
+    }
+    if "gauges" in job.rain:
+        out["gauges"] = await _gauge_series(conn, int(job.rain["hours"]))
+    return out
+
+
+async def _gauge_series(conn: asyncpg.Connection, hours: int) -> dict[str, Any]:
+    """Hourly rain (mm) of every rain gauge over the ``hours`` before the latest reading, and
+    the 10 daily totals before that window (mean of the gauges, most recent last)."""
+    end = await conn.fetchval(
+        "SELECT max(r.observed_at) FROM sensor_readings AS r JOIN sensors AS s "
+        "ON s.code = r.sensor_code WHERE s.kind = 'rain_gauge' AND r.unit = 'mm'"
+    )
+    if end is None:
+        raise ModelInputError("no rain-gauge readings in the database")
+    rows = await conn.fetch(
+        "SELECT s.code, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat, "
+        "extract(epoch FROM ($1::timestamptz - r.observed_at)) AS age_s, r.value "
+        "FROM sensors AS s JOIN sensor_readings AS r ON r.sensor_code = s.code "
+        "WHERE s.kind = 'rain_gauge' AND r.unit = 'mm' AND r.observed_at <= $1 "
+        "AND r.observed_at > $1::timestamptz - make_interval(hours => $2) "
+        "ORDER BY s.code",
+        end,
+        hours + 240,
+    )
+    frame = pd.DataFrame([dict(r) for r in rows])
+    codes = sorted(frame["code"].unique())
+    recent = frame[frame["age_s"] < hours * 3600.0]
+    recent = recent[recent["code"].isin(codes)]
+    active = sorted(recent["code"].unique())
+    if not active:
+        raise ModelInputError(f"no rain-gauge reading in the {hours} h before {end.isoformat()}")
+    pos = {c: i for i, c in enumerate(active)}
+    series = np.zeros((len(active), hours))
+    values = recent["value"].to_numpy("float64")
+    hour = hours - 1 - np.floor(recent["age_s"].to_numpy("float64") / 3600.0).astype("int64")
+    np.add.at(series, (recent["code"].map(pos).to_numpy(), hour), values)
+    older = frame[(frame["age_s"] >= hours * 3600.0) & frame["code"].isin(active)]
+    day = 9 - np.floor((older["age_s"].to_numpy("float64") - hours * 3600.0) / 86400.0)
+    daily = np.zeros(10)
+    keep = day >= 0
+    np.add.at(daily, day[keep].astype("int64"), older["value"].to_numpy("float64")[keep])
+    first = frame.groupby("code")["lon"].first()
+    lat = frame.groupby("code")["lat"].first()
+    return {
+        "lon": first.loc[active].to_numpy("float64"),
+        "lat": lat.loc[active].to_numpy("float64"),
+        "hourly_mm": series,
+        "antecedent_daily_mm": daily / len(active),
+        "end": end.isoformat(),
+        "codes": active,
+    }
+
+
+# --- the CPU part ------------------------------------------------------------------------
+
+
+def static_cache_key(job: _Job, sites: np.ndarray, roads: list[Any]) -> str:
+    """Hash of everything the static table depends on."""
+    st = job.dem_path.stat()
+    h = hashlib.sha256()
+    meta = {
+        "dem": str(job.dem_path.resolve()),
+        "mtime_ns": st.st_mtime_ns,
+        "size": st.st_size,
+        "res": job.res,
+        "params": job.params.static_part(),
+        "version": STATIC_VERSION,
+    }
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    h.update(np.round(np.asarray(sites, "float64"), 7).tobytes())
+    for g in roads:
+        h.update(g.wkb)
+    return h.hexdigest()[:32]
+
+
+def load_or_build_static(
+    job: _Job, sites: np.ndarray, roads: list[Any]
+) -> tuple[pd.DataFrame, bool]:
+    """The static table from the disk cache, or built and cached (written atomically)."""
+    cache_dir = job.data_dir / "risk_cache"
+    path = cache_dir / f"static-{static_cache_key(job, sites, roads)}.pkl"
+    if path.is_file():
+        with contextlib.suppress(Exception):  # a damaged cache file is rebuilt
+            return pd.read_pickle(path), True
+    static = pipeline.build_static(
+        job.dem_path, res=job.res, params=job.params, sites_lonlat=sites, roads_lonlat=roads
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".pkl")
+    os.close(fd)
+    try:
+        static.to_pickle(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return static, False
+
+
+def _rain_source(job: _Job, loaded: dict[str, Any], static: pd.DataFrame) -> RainSource:
+    if "scenario" in job.rain:
+        return pipeline.scenario_source(job.inputs["scenario_path"], static)
+    if "gauges" in job.rain:
+        g = loaded["gauges"]
+        src = gauge_source(
+            g["lon"],
+            g["lat"],
+            g["hourly_mm"],
+            antecedent_daily_mm=g["antecedent_daily_mm"],
+            describe={"gauges": len(g["codes"]), "hours": job.rain["hours"], "end": g["end"]},
+        )
+        return pipeline.rain_for(src, static)
+    src = raster_source(job.inputs["rain_raster_path"], int(job.rain["hours"]))
+    return pipeline.rain_for(src, static)
+
+
+def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Static table (cached) + nowcast; returns the cells and the timings (s)."""
+    with _CPU_LOCK:
+        t0 = time.perf_counter()
+        static, cached = load_or_build_static(job, loaded["sites"], loaded["roads"])
+        t1 = time.perf_counter()
+        rain = _rain_source(job, loaded, static)
+        cells = pipeline.nowcast(static, rain, job.model, job.params)
+        t2 = time.perf_counter()
+    job.inputs["rain_source"] = rain.describe
+    job.inputs["hazard_sites"] = int(len(loaded["sites"]))
+    job.inputs["roads"] = len(loaded["roads"])
+    timings = {
+        "static_s": round(t1 - t0, 3),
+        "static_cached": cached,
+        "nowcast_s": round(t2 - t1, 3),
+    }
+    return cells, timings
+
+
+def summarise(cells: pd.DataFrame) -> dict[str, Any]:
+    """Cells per level name, the highest level and CMA signal, for the run record."""
+    counts = np.bincount(cells["level"].to_numpy().astype("int64"), minlength=5)
+    names = ("none", "blue", "yellow", "orange", "red")
+    return {
+        "cells": int(len(cells)),
+        "by_level": {n: int(c) for n, c in zip(names, counts, strict=True)},
+        "max_level": int(cells["level"].max()) if len(cells) else 0,
+        "max_cma_signal": int(cells["cma_signal"].max()) if len(cells) else 0,
+    }
+
+
+# --- the background task ------------------------------------------------------------------
+
+
+async def _notify_if_needed(conn: asyncpg.Connection, payload: dict[str, Any]) -> None:
+    """``pg_notify('onemap_events', …)`` unless the database announces finished runs itself
+    (the ``onemap_run_finished`` trigger records them as events)."""
+    has_trigger = await conn.fetchval("SELECT to_regprocedure('onemap_run_finished()') IS NOT NULL")
+    if not has_trigger:
+        await conn.execute("SELECT pg_notify('onemap_events', $1)", json.dumps(payload))
+
+
+async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
+    t0 = time.perf_counter()
+    timings: dict[str, Any] = {}
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("UPDATE risk_runs SET status = 'running' WHERE id = $1", job.run_id)
+            loaded = await _load_inputs(conn, job)
+        timings["load_inputs_s"] = round(time.perf_counter() - t0, 3)
+        cells, t = await asyncio.to_thread(compute, job, loaded)
+        timings.update(t)
+        t_write = time.perf_counter()
+        # asyncpg's COPY is binary and has no binary jsonb encoder: copy the explanations as
+        # text into a temporary table, then cast once inside the same transaction
+        records = [
+            (int(h), int(lv), None if s != s else float(s), json.dumps(ex, ensure_ascii=False))
+            for h, lv, s, ex in zip(
+                cells["h3"].tolist(),
+                cells["level"].tolist(),
+                cells["score"].tolist(),
+                cells["explanation"].tolist(),
+                strict=True,
+            )
+        ]
+        summary = summarise(cells)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "CREATE TEMP TABLE risk_cells_in (h3 bigint, level smallint, score real, "
+                "factors text) ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table(
+                "risk_cells_in", records=records, columns=["h3", "level", "score", "factors"]
+            )
+            await conn.execute(
+                "INSERT INTO risk_cells (run_id, h3, res, level, score, factors) "
+                "SELECT $1, h3, $2, level, score, factors::jsonb FROM risk_cells_in",
+                job.run_id,
+                job.res,
+            )
+            timings["write_s"] = round(time.perf_counter() - t_write, 3)
+            timings["total_s"] = round(time.perf_counter() - t0, 3)
+            await conn.execute(
+                "UPDATE risk_runs SET status = 'done', timings = $2, summary = $3, inputs = "
+                "inputs || $4::jsonb, finished_at = now() WHERE id = $1",
+                job.run_id,
+                timings,
+                summary,
+                job.inputs,
+            )
+            await _notify_if_needed(
+                conn,
+                {
+                    "type": "run_finished",
+                    "run_id": job.run_id,
+                    "model": job.model,
+                    "status": "done",
+                },
+            )
+        log.info("risk run done", extra={"run_id": job.run_id, "timings": timings})
+    except Exception as exc:  # every failure ends as a failed run with its reason
+        if isinstance(exc, RiskModelError | ModelInputError):
+            reason = str(exc)
+        else:
+            log.exception("risk run %s failed", job.run_id)
+            reason = f"internal error ({type(exc).__name__}); the server log has the details"
+        timings["total_s"] = round(time.perf_counter() - t0, 3)
+        with contextlib.suppress(Exception):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "UPDATE risk_runs SET status = 'failed', error = $2, timings = $3, "
+                    "finished_at = now() WHERE id = $1",
+                    job.run_id,
+                    reason,
+                    timings,
+                )
+                await _notify_if_needed(
+                    conn,
+                    {
+                        "type": "run_finished",
+                        "run_id": job.run_id,
+                        "model": job.model,
+                        "status": "failed",
+                    },
+                )

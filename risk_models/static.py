@@ -1,0 +1,299 @@
+"""The static half of the risk pipeline: DEM → terrain → per-H3-cell factors → susceptibility.
+
+:func:`build_static` returns one row per H3 cell (index ``h3``, int64) with
+
+* ``lon``, ``lat`` (cell centre, degrees EPSG:4326), ``n_pixels``, ``events`` (known hazard
+  sites in the cell);
+* factor means: ``slope_deg``, ``relief_m``, ``curv_total_per_m``, ``twi``, ``dist_stream_m``,
+  ``elev_m`` and, when given, ``dist_road_m`` and ``site_density_per_km2``;
+* ``score`` (susceptibility, 0..1 for the ensemble), ``susceptibility_class`` (0..3 by area
+  quantiles) and ``iv_<factor>`` (each factor's information value, the explanation);
+* flood: ``hand_p10_m`` (HAND exceeded by 90 % of the cell's pixels), ``uparea_max_km2``,
+  ``drain_uparea_km2`` (largest river the cell's pixels drain to) and
+  ``wl_depth_m_<R>mm``: the depth (m) exceeded on 10 % of the cell when a runoff of R mm fills
+  the terrain's depressions (:func:`risk_models.flood.waterlogging_depth_m`), for the runoff
+  ladder :data:`~risk_models.params.RUNOFF_LADDER_MM`.
+
+The table is all the nowcast needs, so it is computed once per (DEM, res, parameters) and
+cached. Pixel → cell assignment runs in bands of rows (:mod:`risk_models.h3raster`) through a
+``map_windows`` function: the built-in ``map`` in-process, ``Client.map`` on Dask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from affine import Affine
+from pyproj import Transformer
+from rasterio.windows import from_bounds
+
+from risk_models import flood, terrain
+from risk_models.errors import EmptyAreaError, ModelInputError
+from risk_models.h3agg import cell_centres
+from risk_models.h3raster import row_windows, window_cells
+from risk_models.landslide import (
+    EnsembleModel,
+    FrequencyRatioModel,
+    area_cuts,
+    classify,
+    distance_to_lines_m,
+    site_density_per_km2,
+)
+from risk_models.params import RUNOFF_LADDER_MM, PipelineParams
+
+#: Bumped whenever the static table's content changes (invalidates caches).
+STATIC_VERSION = 1
+#: Terrain factors of the landslide model (means per cell).
+TERRAIN_FACTORS = ("slope_deg", "relief_m", "curv_total_per_m", "twi", "dist_stream_m", "elev_m")
+
+MapFn = Callable[[Callable[..., np.ndarray], Iterable[Any]], Iterable[np.ndarray]]
+
+
+def load_dem(path: str | Path, bbox: Sequence[float] | None = None) -> terrain.Dem:
+    """Read a DEM (any CRS, see :func:`terrain.read_dem`), cropped to ``bbox`` (W, S, E, N
+    degrees EPSG:4326) when given.
+
+    Raises:
+        DemError: no CRS, all no-data, implausible heights.
+        EmptyAreaError: the bbox misses the DEM or holds only no-data.
+    """
+    dem = terrain.read_dem(path)
+    if bbox is None:
+        return dem
+    w, s, e, n = (float(v) for v in bbox)
+    lon = np.array([w, e, e, w, (w + e) / 2, (w + e) / 2, w, e])
+    lat = np.array([s, s, n, n, s, n, (s + n) / 2, (s + n) / 2])
+    x, y = Transformer.from_crs(4326, dem.crs, always_xy=True).transform(lon, lat)
+    win = from_bounds(min(x), min(y), max(x), max(y), dem.transform)
+    r0 = max(int(np.floor(win.row_off)), 0)
+    c0 = max(int(np.floor(win.col_off)), 0)
+    r1 = min(int(np.ceil(win.row_off + win.height)), dem.shape[0])
+    c1 = min(int(np.ceil(win.col_off + win.width)), dem.shape[1])
+    if r1 - r0 < 3 or c1 - c0 < 3:
+        raise EmptyAreaError(f"bbox {list(bbox)} does not overlap the DEM")
+    elev = np.ascontiguousarray(dem.elev_m[r0:r1, c0:c1])
+    if not np.isfinite(elev).any():
+        raise EmptyAreaError(f"bbox {list(bbox)} holds only DEM no-data")
+    return terrain.Dem(elev, dem.transform @ Affine.translation(c0, r0), dem.crs)
+
+
+def _rowcol(dem: terrain.Dem, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = Transformer.from_crs(4326, dem.crs, always_xy=True).transform(
+        np.asarray(lon, "float64"), np.asarray(lat, "float64")
+    )
+    col, row = ~dem.transform @ (np.asarray(x), np.asarray(y))
+    return np.floor(row).astype("int64"), np.floor(col).astype("int64")
+
+
+def pixel_layers(
+    dem: terrain.Dem,
+    params: PipelineParams,
+    sites_lonlat: np.ndarray | None = None,
+    roads_lonlat: Sequence[Any] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-pixel factor rasters and the per-pixel count of known hazard sites.
+
+    Args:
+        dem: projected DEM (metres).
+        params: pipeline parameters (stream threshold, relief window, density kernel).
+        sites_lonlat: ``(n, 2)`` hazard-site lon/lat (degrees) or None.
+        roads_lonlat: shapely lines in lon/lat (degrees) or None.
+    """
+    arr = terrain.terrain_arrays(
+        dem, stream_area_km2=params.stream_area_km2, relief_window_m=params.relief_window_m
+    )
+    layers = {name: arr[name] for name in TERRAIN_FACTORS}
+    for name in ("hand_m", "uparea_km2", "sink_depth_m", "filled_m"):
+        layers[name] = arr[name]
+    layers["drain_uparea_km2"] = drain_uparea_km2(dem, arr)
+    events = np.zeros(dem.shape, dtype="float64")
+    if sites_lonlat is not None and len(sites_lonlat):
+        pts = np.asarray(sites_lonlat, dtype="float64").reshape(-1, 2)
+        if not np.isfinite(pts).all():
+            raise ModelInputError("hazard-site coordinates must be finite lon/lat degrees")
+        r, c = _rowcol(dem, pts[:, 0], pts[:, 1])
+        ok = (r >= 0) & (r < dem.shape[0]) & (c >= 0) & (c < dem.shape[1])
+        np.add.at(events, (r[ok], c[ok]), 1.0)
+        if ok.any():
+            bw_px = params.density_bandwidth_m / dem.res_m[0]
+            area = dem.res_m[0] * dem.res_m[1]
+            layers["site_density_per_km2"] = site_density_per_km2(
+                r[ok], c[ok], dem.shape, area, bw_px
+            )
+    if roads_lonlat:
+        import shapely
+
+        tr = Transformer.from_crs(4326, dem.crs, always_xy=True)
+        lines = [
+            shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+            for g in roads_lonlat
+            if g is not None and not g.is_empty
+        ]
+        dist = distance_to_lines_m(lines, dem.transform, dem.shape)
+        if np.isfinite(dist).any():
+            layers["dist_road_m"] = dist
+    return layers, events
+
+
+def drain_uparea_km2(dem: terrain.Dem, arr: dict[str, np.ndarray]) -> np.ndarray:
+    """Upstream area (km²) of the stream pixel each pixel drains to (stream values carried
+    up the D8 paths with pyflwdir's ``fillnodata``; NaN for no data and where no stream is
+    reached): the size of the river that floods it."""
+    flw = terrain.flow_raster(arr["flowdir_d8"], dem.transform)
+    streams = arr["streams"] == 1
+    data = np.where(streams, arr["uparea_km2"], -1.0).astype("float32")
+    filled = np.asarray(flw.fillnodata(data, nodata=-1.0, direction="up"), dtype="float32")
+    filled[(filled < 0) | ~np.isfinite(dem.elev_m)] = np.nan
+    return filled
+
+
+def _cell_quantile(
+    idx: np.ndarray, values: np.ndarray, q: float, n_cells: int, higher: bool = False
+) -> np.ndarray:
+    """Nearest-rank quantile ``q`` (0..1) of ``values`` per cell index (NaN where none)."""
+    ok = np.isfinite(values)
+    i, v = idx[ok], values[ok]
+    order = np.lexsort((v, i))
+    counts = np.bincount(i, minlength=n_cells)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    pos = np.floor(q * np.maximum(counts - 1, 0) + (0.5 if higher else 0.0)).astype("int64")
+    out = np.full(n_cells, np.nan)
+    has = counts > 0
+    out[has] = v[order][starts[has] + pos[has]]
+    return out
+
+
+def aggregate(
+    cells2d: np.ndarray,
+    layers: dict[str, np.ndarray],
+    events: np.ndarray,
+    pixel_area_m2: float,
+    params: PipelineParams,
+) -> pd.DataFrame:
+    """Per-cell statistics of the pixel layers (see the module docstring for columns)."""
+    valid = cells2d != 0
+    if not valid.any():
+        raise EmptyAreaError("no DEM pixel falls in any H3 cell")
+    flat_cells = cells2d[valid]
+    cells, idx = np.unique(flat_cells, return_inverse=True)
+    n = cells.size
+    counts = np.bincount(idx, minlength=n).astype("float64")
+    lon, lat = cell_centres(cells)
+    cols: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "n_pixels": counts}
+    cols["events"] = np.bincount(idx, weights=events[valid], minlength=n)
+    factor_names = [*TERRAIN_FACTORS]
+    factor_names += [k for k in ("dist_road_m", "site_density_per_km2") if k in layers]
+    for name in factor_names:
+        v = layers[name][valid].astype("float64")
+        ok = np.isfinite(v)
+        s = np.bincount(idx[ok], weights=v[ok], minlength=n)
+        c = np.bincount(idx[ok], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols[name] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+    cols["hand_p10_m"] = _cell_quantile(idx, layers["hand_m"][valid].astype("float64"), 0.1, n)
+    upa = layers["uparea_km2"][valid].astype("float64")
+    upa_max = np.full(n, np.nan)
+    ok = np.isfinite(upa)
+    np.fmax.at(upa_max, idx[ok], upa[ok])
+    cols["uparea_max_km2"] = upa_max
+    drain = layers["drain_uparea_km2"][valid].astype("float64")
+    drain_max = np.full(n, np.nan)
+    ok = np.isfinite(drain)
+    np.fmax.at(drain_max, idx[ok], drain[ok])
+    cols["drain_uparea_km2"] = drain_max
+    sink = layers["sink_depth_m"]
+    filled = layers["filled_m"]
+    uparea = layers["uparea_km2"]
+    for runoff in RUNOFF_LADDER_MM:
+        if runoff == 0:
+            depth = np.zeros(int(valid.sum()))
+        else:
+            grid = flood.waterlogging_depth_m(sink, filled, uparea, runoff, pixel_area_m2)
+            depth = np.nan_to_num(grid[valid].astype("float64"))
+        cols[f"wl_depth_m_{runoff:g}mm"] = _cell_quantile(idx, depth, 0.9, n, higher=True)
+    df = pd.DataFrame(cols, index=pd.Index(cells, name="h3"))
+    return df
+
+
+def fit_susceptibility(df: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
+    """Add ``score``, ``susceptibility_class`` and ``iv_<factor>`` columns (in place too).
+
+    Events are the known hazard sites per cell; without any, the columns are NaN/−1 and the
+    landslide nowcast refuses to run (a flood run does not need them).
+    """
+    names = factor_columns(df)
+    factors = {n: df[n].to_numpy("float64") for n in names}
+    events = df["events"].to_numpy() > 0
+    if not events.any() or events.all():
+        df["score"] = np.nan
+        df["susceptibility_class"] = np.int8(-1)
+        for n in names:
+            df[f"iv_{n}"] = np.nan
+        return df
+    model: Any
+    if params.method == "fr":
+        model = FrequencyRatioModel(params.n_bins, params.alpha).fit(factors, events)
+    else:
+        model = EnsembleModel(params.n_bins, params.alpha).fit(factors, events)
+    score = np.asarray(model.score(factors), dtype="float64")
+    cuts = area_cuts(score, params.area_shares)
+    df["score"] = score
+    df["susceptibility_class"] = classify(score, cuts)
+    for n, c in model.contributions(factors).items():
+        df[f"iv_{n}"] = c
+    df.attrs["cuts"] = [float(c) for c in cuts]
+    return df
+
+
+def factor_columns(df: pd.DataFrame) -> list[str]:
+    """The landslide factor columns present in a static table."""
+    extra = [k for k in ("dist_road_m", "site_density_per_km2") if k in df.columns]
+    return [*TERRAIN_FACTORS, *extra]
+
+
+def build_static(
+    dem: str | Path | terrain.Dem,
+    *,
+    res: int,
+    params: PipelineParams | None = None,
+    sites_lonlat: np.ndarray | None = None,
+    roads_lonlat: Sequence[Any] | None = None,
+    map_windows: MapFn | None = None,
+) -> pd.DataFrame:
+    """The static per-cell table of a DEM at H3 resolution ``res``.
+
+    Args:
+        dem: DEM path (any CRS) or a :class:`terrain.Dem`.
+        res: H3 resolution (7–10).
+        params: pipeline parameters (``bbox`` crops the DEM).
+        sites_lonlat: ``(n, 2)`` known hazard sites (lon, lat degrees) — the landslide events.
+        roads_lonlat: road lines (shapely, lon/lat degrees) for the distance-to-road factor.
+        map_windows: ``map``-like function running the pixel → cell bands (Dask's
+            ``Client.map`` + gather in :mod:`risk_models.dask_runner`).
+    """
+    params = params or PipelineParams()
+    if not isinstance(dem, terrain.Dem):
+        dem = load_dem(dem, params.bbox)
+    mask = np.isfinite(dem.elev_m)
+    windows = row_windows(dem.shape[0], params.window_rows)
+    tasks = [
+        (dem.transform, dem.crs.to_wkt(), dem.shape, res, w, mask[w[0] : w[1]]) for w in windows
+    ]
+    run = map_windows or (lambda f, items: [f(*a) for a in items])
+    parts = list(run(_window_task, tasks))
+    layers, events = pixel_layers(dem, params, sites_lonlat, roads_lonlat)
+    cells2d = np.concatenate(parts, axis=0)
+    df = aggregate(cells2d, layers, events, dem.res_m[0] * dem.res_m[1], params)
+    df.attrs["res"] = res
+    df.attrs["crs"] = dem.crs.to_string()
+    return fit_susceptibility(df, params)
+
+
+def _window_task(
+    transform: Any, crs_wkt: str, shape: tuple[int, int], res: int, rows: tuple[int, int], m: Any
+) -> np.ndarray:
+    return window_cells(transform, crs_wkt, shape, res, rows, m)
