@@ -15,11 +15,14 @@ from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
-from geo_service.routers import risk as risk_router
-from geo_service.routers import risk as risk_router
 from geo_service.routers import analysis as analysis_router
 from geo_service.routers import events as events_router
+from geo_service.routers import incidents as incidents_router
+from geo_service.routers import nowcast as nowcast_router
+from geo_service.routers import risk as risk_router
 from geo_service.routers import screen as screen_router
+from geo_service.routers import sensors as sensors_router
+from geo_service.routers import stats as stats_router
 from geo_service.routers import warnings as warnings_router
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
@@ -88,11 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(raster.router)
     app.include_router(styles.router)
     app.include_router(risk_router.router)
-    app.include_router(risk_router.router)
     app.include_router(screen_router.router)
     app.include_router(warnings_router.router)
     app.include_router(analysis_router.router)
     app.include_router(events_router.router)
+    app.include_router(sensors_router.router)
+    app.include_router(incidents_router.router)
+    app.include_router(stats_router.router)
+    app.include_router(nowcast_router.router)
     return app
 
 

@@ -18,11 +18,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_service.risk_runs import RunNotFound as RiskRunNotFound
-from geo_service.risk_runs import RunNotFound as RiskRunNotFound
 from layers import errors as layer_errors
 from layers.emergency import errors as emergency_errors
 from layers.events import InvalidEvent
-from risk_models import errors as risk_errors
 from risk_models import errors as risk_errors
 from tiles import errors as tile_errors
 
@@ -70,14 +68,6 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     risk_errors.ModelInputError: (400, "invalid_model_input"),
     risk_errors.RiskModelError: (400, "risk_model_error"),
     RiskRunNotFound: (404, "unknown_run"),
-    risk_errors.UnknownModel: (400, "unknown_model"),
-    risk_errors.EmptyAreaError: (400, "empty_area"),
-    risk_errors.DemError: (400, "invalid_dem"),
-    risk_errors.ScenarioError: (400, "invalid_scenario"),
-    risk_errors.RasterError: (400, "invalid_raster"),
-    risk_errors.ModelInputError: (400, "invalid_model_input"),
-    risk_errors.RiskModelError: (400, "risk_model_error"),
-    RiskRunNotFound: (404, "unknown_run"),
     emergency_errors.InvalidLevel: (400, "invalid_level"),
     emergency_errors.InvalidInput: (400, "invalid_input"),
     emergency_errors.InvalidReadings: (422, "invalid_readings"),
@@ -87,6 +77,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.WarningNotFound: (404, "unknown_warning"),
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),
+    emergency_errors.IncidentNotFound: (404, "unknown_incident"),
     emergency_errors.NowcastUnavailable: (503, "nowcast_unavailable"),
     InvalidEvent: (400, "invalid_event"),
     # json.loads on a hostile body ([[[[…]]]]) runs out of stack: the input is at fault.

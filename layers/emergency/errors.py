@@ -55,6 +55,10 @@ class WarningNotActive(EmergencyError):
     """Lifting a warning that is already lifted or expired (409)."""
 
 
+class IncidentNotFound(EmergencyError):
+    """An incident code that does not exist (404)."""
+
+
 class GridNotFound(EmergencyError):
     """A grid code that does not exist (404)."""
 

@@ -1,0 +1,53 @@
+"""Nowcast: run both risk models (landslide, flood) on the latest rain-gauge readings.
+
+Used by ``onemap nowcast`` (once, or every N minutes) and ``POST /nowcast``.  The runs go
+through :mod:`geo_service.risk_runs` with ``rain={"gauges": true, "hours": H}``: hourly
+rain of every gauge over the H hours before the newest reading, interpolated to the cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from geo_service.settings import Settings
+from layers.emergency.db import Actor, audit
+
+#: The models a nowcast runs.
+MODELS = ("landslide", "flood")
+DEFAULT_HOURS = 24
+
+
+async def start_nowcast(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    actor: Actor,
+    *,
+    hours: int = DEFAULT_HOURS,
+    res: int = 9,
+    params: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Start one run per model; returns ``[{"id", "model"}]`` at once (runs go on in the
+    background of this process).  Bad input raises the risk runner's errors."""
+    from geo_service import risk_runs
+
+    rain = {"gauges": True, "hours": int(hours)}
+    runs = []
+    for model in MODELS:
+        run_id = await risk_runs.start_run(
+            pool, settings, model=model, rain=rain, res=res, params=params, actor=actor.name
+        )
+        runs.append({"id": run_id, "model": model})
+    async with pool.acquire() as conn:
+        await audit(conn, actor, "nowcast.start", None, {"runs": runs, "rain": rain, "res": res})
+    return runs
+
+
+async def wait_nowcast(
+    pool: asyncpg.Pool, runs: list[dict[str, Any]], timeout_s: float
+) -> list[dict[str, Any]]:
+    """The runs once each is done or failed (TimeoutError after ``timeout_s`` each)."""
+    from geo_service import risk_runs
+
+    return [await risk_runs.wait_run(pool, r["id"], timeout_s) for r in runs]

@@ -1,0 +1,44 @@
+"""``/stats``: the big screen's KPIs and one grid's figures.
+
+The summary is cached per worker for a few seconds and dropped as soon as a layer it
+counts changes (layer versions from LISTEN/NOTIFY), so a wall of screens polling it costs
+one set of queries per change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from geo_service.auth import RoleDep
+from geo_service.deps import PoolDep
+from layers.catalog import CATALOG
+from layers.emergency.stats import grid_stats, summary
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+#: Seconds a summary is reused while no layer changes (incidents "today", runs, expiry).
+SUMMARY_TTL_S = 5.0
+
+
+@router.get("/summary", summary="KPIs: layer counts, active warnings, exposure, cameras, …")
+async def stats_summary(request: Request, pool: PoolDep) -> JSONResponse:
+    versions = request.app.state.layer_versions
+    key = tuple(versions.version(layer.table) for layer in CATALOG.values())
+    cache: dict[str, Any] = request.app.state.stats_cache
+    hit = cache.get("summary")
+    if hit and hit[0] == key and time.monotonic() - hit[1] < SUMMARY_TTL_S:
+        return JSONResponse(hit[2])
+    async with pool.acquire() as conn:
+        body = await summary(conn)
+    cache["summary"] = (key, time.monotonic(), body)
+    return JSONResponse(body)
+
+
+@router.get("/grids/{code}", summary="One grid: worker (by role), counts, coverage, warnings")
+async def stats_grid(code: str, pool: PoolDep, role: RoleDep) -> JSONResponse:
+    async with pool.acquire() as conn:
+        return JSONResponse(await grid_stats(conn, code, role))
