@@ -94,11 +94,9 @@ def window_cells(
         latlng[:, 1], latlng[:, 0]
     )
     ring_id = np.repeat(np.arange(len(rings)), sizes)
-    polys = shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring_id))
+    polys: Any = shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring_id))
     burned = rasterize(
-        zip(
-            np.atleast_1d(polys).tolist(), np.arange(1, len(rings) + 1, dtype="int32"), strict=True
-        ),
+        zip(list(polys), np.arange(1, len(rings) + 1, dtype="int32"), strict=True),
         out_shape=(n_rows, n_cols),
         transform=wt,
         fill=0,

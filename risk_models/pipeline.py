@@ -145,7 +145,9 @@ def river_stage_m(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelinePar
     if p.stage_m is not None:
         return np.full(n, float(p.stage_m))
     area = np.nan_to_num(static["drain_uparea_km2"].to_numpy("float64"))
-    a_main = float(area.max()) if n else 0.0
+    # the main river of the whole table (kept in attrs so a chunk of it scales the same way)
+    a_main = float(static.attrs.get("main_drain_km2", area.max() if n else 0.0))
+    a_main = a_main if np.isfinite(a_main) else 0.0
     if a_main <= 0:
         return np.zeros(n)
     width = np.maximum(p.channel_width_m * (area / a_main) ** 0.5, 1.0)

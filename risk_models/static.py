@@ -290,6 +290,7 @@ def build_static(
     df = aggregate(cells2d, layers, events, dem.res_m[0] * dem.res_m[1], params)
     df.attrs["res"] = res
     df.attrs["crs"] = dem.crs.to_string()
+    df.attrs["main_drain_km2"] = float(np.nanmax(df["drain_uparea_km2"].to_numpy()))
     return fit_susceptibility(df, params)
 
 
