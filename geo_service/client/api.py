@@ -528,17 +528,43 @@ class OneMap:
 
     # ------------------------------------------------------------------ analysis, warnings
     def exposure(
-        self, run: int | Mapping[str, Any], level_min: int | str | None = None
+        self,
+        run: int | Mapping[str, Any],
+        level_min: int | str = "blue",
+        *,
+        limit: int | None = None,
     ) -> dict[str, Any]:
-        """Who and what lies in a run's cells at or above ``level_min``
-        (``GET /analysis/exposure``)."""
+        """Who and what lies in a run's cells at or above ``level_min`` (blue/yellow/orange/red
+        or 1–4): ``summary`` (addresses, venues, key_sites, population, grids, cameras_online,
+        shelters), ``grids`` (per grid, with exposed population for operators), ``venues``,
+        ``cameras``, ``shelters`` (nearest) and ``area`` (cells, km² per level).  Lists hold
+        at most ``limit`` addresses/venues (server default 1,000)."""
         return self.get_json(  # type: ignore[no-any-return]
-            "/analysis/exposure", run=_run_id(run), level_min=_level_number(level_min)
+            "/analysis/exposure", run=_run_id(run), level_min=_level_name(level_min), limit=limit
         )
 
-    def camera_coverage(self) -> dict[str, Any]:
-        """Share of key sites seen by an online camera (``GET /analysis/camera-coverage``)."""
-        return self.get_json("/analysis/camera-coverage")  # type: ignore[no-any-return]
+    def exposed_addresses(
+        self, run: int | Mapping[str, Any], level_min: int | str = "blue"
+    ) -> gpd.GeoDataFrame:
+        """Every standard address in a run's cells at or above ``level_min`` (points, degrees):
+        code, full_address, community, grid_code — e.g. for SMS lists."""
+        resp = self.request(
+            "GET",
+            "/analysis/exposure/addresses.csv",
+            params={"run": _run_id(run), "level_min": _level_name(level_min)},
+        )
+        body = resp.content.removeprefix(b"\xef\xbb\xbf")  # UTF-8 BOM for spreadsheets
+        frame, geoms = parse_csv_page(body, self.dtypes("addresses"))
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=CRS), crs=CRS)
+
+    def camera_coverage(
+        self, community: str | None = None, target: float | None = None
+    ) -> dict[str, Any]:
+        """Share of key sites seen by at least one online camera — overall, per community and
+        per grid — and the key sites none sees (``GET /analysis/camera-coverage``)."""
+        return self.get_json(  # type: ignore[no-any-return]
+            "/analysis/camera-coverage", community=community, target=target
+        )
 
     def warnings(self, status: str = "active") -> gpd.GeoDataFrame:
         """Warnings (``active`` | ``lifted`` | ``expired`` | ``all``) as a GeoDataFrame:
@@ -546,7 +572,7 @@ class OneMap:
         doc = self.get_json("/warnings", status=status)
         return features_to_gdf(
             doc.get("features") or [],
-            {"valid_from": DATETIME, "valid_to": DATETIME},
+            {k: DATETIME for k in ("valid_from", "valid_to", "created_at", "lifted_at")},
             id_column="code",
         )
 
@@ -573,8 +599,10 @@ class OneMap:
             body["title"] = title
         return self.post_json("/warnings", body)  # type: ignore[no-any-return]
 
-    def lift_warning(self, code: str) -> dict[str, Any]:
-        return self.post_json(f"/warnings/{code}/lift", {})  # type: ignore[no-any-return]
+    def lift_warning(self, code: str, reason: str | None = None) -> dict[str, Any]:
+        """Lift an active warning (operator key); returns it with status ``lifted``."""
+        body = {"reason": reason} if reason else {}
+        return self.post_json(f"/warnings/{code}/lift", body)  # type: ignore[no-any-return]
 
     def stats(self) -> dict[str, Any]:
         """KPIs of the big screen (``GET /stats/summary``)."""
