@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from geo_service.geocode_cli import geocode_command
+from geo_service.nowcast_cli import nowcast_command
 from geo_service.risk_cli import risk_app
 from geo_service.settings import Settings, get_settings
 from geo_service.tiles_cli import tiles_app
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tiles_app, name="tiles")
 app.add_typer(risk_app, name="risk")
 app.command("geocode")(geocode_command)
+app.command("nowcast")(nowcast_command)
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
