@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from layers.catalog import Catalog, Layer, PropertyType, role_allows
 from layers.errors import UnknownLayer
+from layers.schema import TILE_GEOM
 from tiles.errors import InvalidTileRequest
 from tiles.tms import FULL_DETAIL_ZOOM, Tile
 
@@ -136,12 +137,12 @@ def _layer_sql(layer: Layer, role: str, thin: bool, simplify: bool) -> str:
             f"SELECT DISTINCT ON (cx, cy) g, {cols}, "  # noqa: S608
             f"count(*) OVER (PARTITION BY cx, cy) AS point_count FROM ("
             f"SELECT g, {cols}, floor(ST_X(g) / prm.cell) AS cx, floor(ST_Y(g) / prm.cell) AS cy "
-            f"FROM (SELECT ST_Transform(t.geom, 3857) AS g, {cols} FROM public.{table} AS t, prm "
+            f"FROM (SELECT t.{TILE_GEOM} AS g, {cols} FROM public.{table} AS t, prm "
             f"WHERE t.geom && prm.box) AS t0, prm) AS c ORDER BY cx, cy, {code}"
         )
         s_cols += ", s.point_count"
     else:
-        geom = "ST_Transform(t.geom, 3857)"
+        geom = f"t.{TILE_GEOM}"  # the generated EPSG:3857 copy of geom
         if simplify and layer.geometry_type != "Point":
             # Tolerance of one screen pixel; lines and polygons that collapse are dropped.
             geom = f"ST_Simplify({geom}, prm.tol, false)"
