@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin chromium fonts-noto-cjk
 STAMP := $(VENV)/.onemap-installed
+NPM_STAMP := node_modules/.onemap-installed
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-.PHONY: setup system-packages python-env run stop test lint bench clean help
+.PHONY: setup system-packages python-env web-assets run stop test lint bench clean help
 
 help:
 	@echo "make run    set up, start PostGIS, migrate, load the demo city, serve on http://$(HOST):$(PORT)"
@@ -19,7 +21,7 @@ help:
 	@echo "make bench  side-by-side benchmarks"
 	@echo "make stop   stop the project's PostGIS cluster"
 
-setup: system-packages python-env
+setup: system-packages python-env web-assets
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -36,6 +38,20 @@ system-packages:
 	fi
 
 python-env: $(STAMP)
+
+# Browser libraries of /screen (MapLibre, ECharts, Leaflet for folium) from the npm registry,
+# re-installed only when package-lock.json changes; then the map's glyph PBFs generated
+# from Debian's Noto Sans CJK (the script skips work already done).
+web-assets: $(NPM_STAMP)
+	@node geo_service/web/tools/build-glyphs.cjs $(CJK_FONT) "Noto Sans CJK SC Regular" build/glyphs --skip-ideographs
+
+$(NPM_STAMP): package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian packages: nodejs npm"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	@echo "Installing the web page's npm packages ..."
+	@npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $(NPM_STAMP)
 
 # Re-installs only when pyproject.toml changes (or the venv is missing).
 $(STAMP): pyproject.toml

@@ -1,9 +1,13 @@
 """The MapLibre GL style (v8) of the command-centre map, built from the catalog.
 
 Every source is on this server (absolute URLs from the request's base URL); glyphs come
-from ``/fonts/{fontstack}/{range}.pbf``.  No sprite (no icons) and no external URL, so
-the map works offline.  Dark theme: a near-black background, a faint hillshade, the
-catalog's colours, warnings coloured by level and risk hexagons by level.
+from ``/fonts/{fontstack}/{range}.pbf`` (generated at set-up from Debian's Noto Sans CJK;
+ideographs are drawn by the browser from the same local font).  No sprite (no icons) and no
+external URL, so the map works offline.  Dark theme: a near-black background, a faint
+hillshade, the catalog's colours, warnings coloured by level (fill and outline), cameras by
+status and risk hexagons by level.  Every style layer carries ``metadata`` with the titles
+(``onemap:title_zh``/``onemap:title_en``) and the switcher entry it belongs to
+(``onemap:toggle``: the catalog layer id, or ``hillshade``/``dem``/``risk``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from layers.catalog import WARNING_LEVELS, Catalog, Layer
 
 BACKGROUND = "#0b1320"
 #: The font stack used by labels (served by the font route of this server).
-FONT_STACK = ["Noto Sans Regular"]
+FONT_STACK = ["Noto Sans CJK SC Regular"]
 #: Colours of the four warning levels (蓝/黄/橙/红), per the national 4-colour scheme.
 WARNING_COLORS = {
     "blue": "#1e88e5",
@@ -24,7 +28,21 @@ WARNING_COLORS = {
 }
 #: Colours of risk levels 1–4 (level 0 is not drawn).
 RISK_COLORS = {1: "#1e88e5", 2: "#fdd835", 3: "#fb8c00", 4: "#e53935"}
+#: Offline cameras are drawn grey, whatever the catalog colour.
+OFFLINE_COLOR = "#607d8b"
+#: Titles of the style layers that are not catalog layers (switcher entries).
+EXTRA_TITLES = {
+    "hillshade": ("山体阴影", "Hillshade"),
+    "dem": ("地形晕渲", "Elevation"),
+    "risk": ("风险格网 (H3)", "Risk hexagons (H3)"),
+}
 _KIND_ORDER = {"fill": 0, "line": 1, "circle": 2}
+
+
+def _meta(toggle: str) -> dict[str, Any]:
+    """``metadata`` of a style layer that is not drawn from a catalog layer."""
+    zh, en = EXTRA_TITLES[toggle]
+    return {"onemap:toggle": toggle, "onemap:title_zh": zh, "onemap:title_en": en}
 
 
 def _only(layer: Layer, geometry: str) -> dict[str, Any]:
@@ -43,7 +61,11 @@ def _paint(layer: Layer) -> list[dict[str, Any]]:
         "source-layer": layer.id,
         "minzoom": layer.min_zoom,
         "layout": {"visibility": "visible" if layer.default_on else "none"},
-        "metadata": {"onemap:title_zh": layer.title_zh, "onemap:title_en": layer.title_en},
+        "metadata": {
+            "onemap:toggle": layer.id,
+            "onemap:title_zh": layer.title_zh,
+            "onemap:title_en": layer.title_en,
+        },
     }
     if layer.max_zoom < 22:
         common["maxzoom"] = layer.max_zoom + 1
@@ -68,6 +90,16 @@ def _paint(layer: Layer) -> list[dict[str, Any]]:
                 },
             }
         )
+        if layer.id == "warnings":
+            # A bright outline: a warning area must read at a glance on a wall screen.
+            out.append(
+                {
+                    "id": f"{layer.id}-outline",
+                    "type": "line",
+                    **common,
+                    "paint": {"line-color": color, "line-width": 2.5, "line-opacity": 0.95},
+                }
+            )
     if st.kind == "line":
         out.append(
             {
@@ -84,6 +116,9 @@ def _paint(layer: Layer) -> list[dict[str, Any]]:
     if st.kind == "circle":
         # Thinned points carry point_count: grow with it (low zooms).
         count = ["coalesce", ["get", "point_count"], 1]
+        circle_color: Any = st.color
+        if layer.has_property("status") and layer.id == "cameras":
+            circle_color = ["match", ["get", "status"], "offline", OFFLINE_COLOR, st.color]
         out.append(
             {
                 "id": f"{layer.id}-circle",
@@ -91,7 +126,7 @@ def _paint(layer: Layer) -> list[dict[str, Any]]:
                 **common,
                 **_only(layer, "Point"),
                 "paint": {
-                    "circle-color": st.color,
+                    "circle-color": circle_color,
                     "circle-opacity": st.opacity,
                     "circle-radius": [
                         "interpolate",
@@ -127,14 +162,17 @@ def build_style(catalog: Catalog, base_url: str, role: str = "viewer") -> dict[s
             "id": "dem-relief",
             "type": "raster",
             "source": "dem",
+            "metadata": _meta("dem"),
             "layout": {"visibility": "none"},
-            "paint": {"raster-opacity": 0.5},
+            "paint": {"raster-opacity": 0.5, "raster-fade-duration": 0},
         },
         {
             "id": "hillshade",
             "type": "raster",
             "source": "hillshade",
-            "paint": {"raster-opacity": 0.25, "raster-contrast": 0.1},
+            "metadata": _meta("hillshade"),
+            # No fade-in: every faded frame is a full repaint on a software-rendered wall PC.
+            "paint": {"raster-opacity": 0.25, "raster-contrast": 0.1, "raster-fade-duration": 0},
         },
         {
             "id": "risk-fill",
@@ -142,6 +180,7 @@ def build_style(catalog: Catalog, base_url: str, role: str = "viewer") -> dict[s
             "source": "risk",
             "source-layer": "risk",
             "filter": [">=", ["get", "level"], 1],
+            "metadata": _meta("risk"),
             "layout": {"visibility": "visible"},
             "paint": {
                 "fill-color": [
@@ -165,6 +204,7 @@ def build_style(catalog: Catalog, base_url: str, role: str = "viewer") -> dict[s
                 "source": "onemap",
                 "source-layer": "admin_areas",
                 "minzoom": 11,
+                "metadata": {"onemap:toggle": "admin_areas"},
                 "layout": {
                     "text-field": ["get", "name"],
                     "text-font": FONT_STACK,
@@ -177,6 +217,30 @@ def build_style(catalog: Catalog, base_url: str, role: str = "viewer") -> dict[s
                 },
             }
         )
+    for line_id, text_color in (("roads", "#cfd8dc"), ("rivers", "#90caf9")):
+        if any(lyr.id == line_id for lyr in layers):
+            style_layers.append(
+                {
+                    "id": f"{line_id}-label",
+                    "type": "symbol",
+                    "source": "onemap",
+                    "source-layer": line_id,
+                    "minzoom": 14,
+                    "metadata": {"onemap:toggle": line_id},
+                    "filter": ["has", "name"],
+                    "layout": {
+                        "symbol-placement": "line",
+                        "text-field": ["get", "name"],
+                        "text-font": FONT_STACK,
+                        "text-size": 12,
+                    },
+                    "paint": {
+                        "text-color": text_color,
+                        "text-halo-color": BACKGROUND,
+                        "text-halo-width": 1.0,
+                    },
+                }
+            )
     return {
         "version": 8,
         "name": "OneMap command centre (dark)",

@@ -1,0 +1,175 @@
+// Side panels: KPIs and charts from GET /stats/summary, the active warnings from
+// GET /warnings.  An endpoint that does not answer leaves "—" (and the badge says why).
+import { getJSON } from './api.js';
+import { LANG, num, pct, t, when } from './i18n.js';
+
+const LEVELS = ['blue', 'yellow', 'orange', 'red'];
+const LEVEL_COLORS = { blue: '#1e88e5', yellow: '#fdd835', orange: '#fb8c00', red: '#e53935' };
+const SEVERITY = { red: 4, orange: 3, yellow: 2, blue: 1 };
+
+let echartsModule = null;
+const charts = {};
+
+async function echarts() {
+  // Loaded after the map so it never delays the first frame.
+  echartsModule ??= import('/vendor/echarts/dist/echarts.esm.min.mjs');
+  return echartsModule;
+}
+
+async function chart(id) {
+  if (charts[id]) return charts[id];
+  const lib = await echarts();
+  const el = document.getElementById(id);
+  charts[id] = lib.init(el, null, { renderer: 'canvas' });
+  return charts[id];
+}
+
+export function resizeCharts() {
+  for (const c of Object.values(charts)) c.resize();
+}
+
+const TEXT_STYLE = () => ({ color: '#90a4ae', fontSize: Math.round(window.innerWidth / 160) });
+
+async function drawLevels(byLevel) {
+  const c = await chart('chart-levels');
+  c.setOption({
+    animation: false,
+    grid: { left: '4%', right: '4%', top: '12%', bottom: '4%', containLabel: true },
+    xAxis: { type: 'category', data: LEVELS.map((l) => t(`level_${l}`)),
+      axisLabel: TEXT_STYLE(), axisLine: { lineStyle: { color: '#37474f' } } },
+    yAxis: { type: 'value', minInterval: 1, axisLabel: TEXT_STYLE(),
+      splitLine: { lineStyle: { color: '#1c2a3a' } } },
+    series: [{
+      type: 'bar', barWidth: '45%',
+      data: LEVELS.map((l) => ({ value: byLevel?.[l] ?? 0, itemStyle: { color: LEVEL_COLORS[l] } })),
+      label: { show: true, position: 'top', color: '#e3f2fd',
+        fontSize: Math.round(window.innerWidth / 140) },
+    }],
+  });
+}
+
+async function drawCameras(cameras) {
+  const c = await chart('chart-cameras');
+  const online = cameras?.online ?? 0;
+  const offline = cameras?.offline ?? 0;
+  c.setOption({
+    animation: false,
+    title: { text: pct(cameras?.online_rate), left: 'center', top: 'center',
+      textStyle: { color: '#e3f2fd', fontSize: Math.round(window.innerWidth / 90) } },
+    legend: { bottom: 0, textStyle: TEXT_STYLE(), itemWidth: 10, itemHeight: 10 },
+    series: [{
+      type: 'pie', radius: ['52%', '75%'], center: ['50%', '45%'], label: { show: false },
+      data: [
+        { name: `${t('cameras_online')} ${num(online)}`, value: online,
+          itemStyle: { color: '#26c6da' } },
+        { name: `${t('cameras_offline')} ${num(offline)}`, value: offline,
+          itemStyle: { color: '#546e7a' } },
+      ],
+    }],
+  });
+}
+
+function setText(id, text) {
+  const el = document.getElementById(id);
+  if (el) el.textContent = text;
+}
+
+/** KPIs, charts and layer counts from /stats/summary; resolves to the summary or null. */
+export async function refreshStats(catalog) {
+  let s = null;
+  try {
+    s = await getJSON('/stats/summary');
+  } catch {
+    s = null;
+  }
+  setText('kpi-warnings', num(s?.warnings?.active));
+  setText('kpi-population', num(s?.exposed_population));
+  const inc = s?.incidents;
+  setText('kpi-incidents', inc ? `${num(inc.open)}` : '—');
+  setText('kpi-coverage', pct(s?.camera_coverage));
+  const cams = s?.cameras;
+  setText('cameras-text', cams ? `${num(cams.online)} / ${num((cams.online ?? 0) + (cams.offline ?? 0))}` : '—');
+  const tbody = document.createElement('tbody');
+  for (const [layer, count] of Object.entries(s?.layers ?? {})) {
+    const tr = tbody.insertRow();
+    tr.insertCell().textContent = catalog[layer]?.[`title_${LANG}`] ?? layer;
+    const n = tr.insertCell();
+    n.className = 'n';
+    n.textContent = num(count);
+  }
+  if (!tbody.rows.length) tbody.insertRow().insertCell().textContent = '—';
+  document.getElementById('layer-counts').replaceChildren(tbody);
+  await Promise.all([drawLevels(s?.warnings?.by_level), drawCameras(cams)]);
+  return s;
+}
+
+function warningItem(f, isNew, onPick) {
+  const p = f.properties;
+  const li = document.createElement('li');
+  li.className = `warning lvl-${p.level}${isNew ? ' new' : ''}`;
+  li.dataset.warningCode = p.code;
+  li.dataset.level = p.level;
+  const head = document.createElement('div');
+  head.className = 'head';
+  const name = document.createElement('span');
+  name.className = 'tag';
+  name.textContent = p.title
+    || `${t(`hazard_${p.hazard}`)} ${t(`level_${p.level}`)}${t('warning_suffix')}`;
+  const code = document.createElement('small');
+  code.textContent = p.code;
+  head.append(name, code);
+  const meta = document.createElement('div');
+  meta.className = 'meta';
+  meta.textContent = `${t('valid_to')} ${when(p.valid_to)} · ${t('issued_by')} ${p.issued_by ?? '—'}`;
+  const exp = document.createElement('div');
+  exp.className = 'exposure';
+  const s = p.exposure ?? {};
+  for (const k of ['population', 'addresses', 'key_sites', 'grids', 'cameras_online', 'shelters']) {
+    const cell = document.createElement('span');
+    const b = document.createElement('b');
+    b.textContent = num(s[k]);
+    cell.append(b, document.createElement('br'), t(`exp_${k}`));
+    exp.append(cell);
+  }
+  li.append(head, meta, exp);
+  li.addEventListener('click', () => onPick(f));
+  return li;
+}
+
+const seen = new Set();
+let firstList = true;
+
+/** The active-warnings panel from /warnings?status=active; resolves to the features or null. */
+export async function refreshWarnings(onPick) {
+  let fc = null;
+  try {
+    fc = await getJSON('/warnings?status=active');
+  } catch {
+    fc = null;
+  }
+  const list = document.getElementById('warning-list');
+  if (!fc) {
+    setText('warnings-count', '—');
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = `/warnings ${t('unavailable')}`;
+    list.replaceChildren(li);
+    return null;
+  }
+  const features = [...(fc.features ?? [])].sort((a, b) =>
+    (SEVERITY[b.properties.level] ?? 0) - (SEVERITY[a.properties.level] ?? 0)
+    || String(b.properties.valid_from).localeCompare(String(a.properties.valid_from)));
+  setText('warnings-count', num(features.length));
+  if (!features.length) {
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = t('no_warnings');
+    list.replaceChildren(li);
+  } else {
+    list.replaceChildren(...features.map((f) =>
+      warningItem(f, !firstList && !seen.has(f.properties.code), onPick)));
+  }
+  for (const f of features) seen.add(f.properties.code);
+  firstList = false;
+  return features;
+}
