@@ -275,6 +275,10 @@ def test_map_uses_only_this_server(om: OneMap) -> None:
     assert f"{om.base_url}/vendor/leaflet/dist/leaflet.js" in html
     assert f"{om.base_url}/vendor/leaflet/dist/leaflet.css" in html
     assert f"{om.base_url}/raster/hillshade/{{z}}/{{x}}/{{y}}.png" in html
+    # … and the server has them: Leaflet from its npm-installed copy, a hillshade tile.
+    for asset in ("leaflet.js", "leaflet.css"):
+        assert om.request("GET", f"/vendor/leaflet/dist/{asset}").content
+    assert om.request("GET", "/raster/hillshade/10/834/446.png").content.startswith(b"\x89PNG")
     for colour in ("#1f6fe5", "#f2c500", "#ff7f0e", "#e0201b"):  # each warning level drawn
         assert colour in html
     # The notebook view (an iframe) holds the same references, and folium's class-wide

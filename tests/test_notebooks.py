@@ -21,6 +21,7 @@ ARTIFACTS = REPO / "tests" / "artifacts" / "notebooks"
 #: Notebooks that talk to a OneMap server (run with ONEMAP_URL / ONEMAP_API_KEY set).
 SERVER_NOTEBOOKS = [
     "01_explore_layers.ipynb",
+    "02_typhoon_scenario.ipynb",
     "03_plan_shelters_cameras.ipynb",
 ]
 #: Notebooks on the real public data in ../shared/data (no server needed).

@@ -63,7 +63,7 @@ def _style(colour: str, geom_type: str) -> dict[str, Any]:
     line = geom_type in ("LineString", "MultiLineString")
     return {
         "color": colour,
-        "weight": 2.5 if line else 1.0,
+        "weight": 2.5 if line else 0.6,
         "opacity": 0.9,
         "fillColor": colour,
         "fillOpacity": 0.0 if line else 0.45,
@@ -119,7 +119,7 @@ def _legend() -> Element:
         )
     )
     return Element(
-        '<div style="position:absolute;bottom:24px;left:10px;z-index:1000;background:#fff;'
+        '<div style="position:absolute;bottom:40px;right:10px;z-index:1000;background:#fff;'
         'padding:6px 8px;border-radius:4px;font:12px sans-serif;opacity:0.9">'
         f"<b>warning level 预警等级</b>{rows}</div>"
     )
