@@ -294,3 +294,43 @@ def test_external_reference_check_catches_cdn() -> None:
     assert external_references(html, "http://127.0.0.1:8000") == [
         "https://cdn.jsdelivr.net/npm/leaflet.js"
     ]
+
+
+# --------------------------------------------------------------------------- big layers
+def test_read_past_an_estimated_count(db_url: str, live_server_factory) -> None:
+    """Above 100,000 matches the server's numberMatched is the planner's estimate; with no
+    statistics it is far below the truth, and the client must still read every feature."""
+    n = 120_000
+    with psycopg.connect(db_url) as conn:
+        conn.execute("ALTER TABLE venues SET (autovacuum_enabled = false)")
+        conn.execute(
+            "INSERT INTO venues (code, name, category, capacity, geom) "
+            "SELECT 'V' || lpad(i::text, 7, '0'), 'venue ' || i, 'shop', i %% 100, "
+            "ST_SetSRID(ST_MakePoint(113.3 + (i %% 400) * 1e-4, 22.4 + (i / 400) * 1e-4), 4326) "
+            "FROM generate_series(1, %s) AS i",
+            (n,),
+        )
+    server = live_server_factory({"ONEMAP_DATABASE_URL": db_url, "ONEMAP_LOG_LEVEL": "ERROR"})
+    with OneMap(server.base_url, progress=False) as om:
+        head = om.request(
+            "GET",
+            "/collections/venues/items",
+            params={"f": "csv", "limit": 1, "filter": "capacity < 90"},
+        )
+        estimate = int(head.headers["OGC-NumberMatched"])
+        got = om.read("venues", filter="capacity < 90", properties=["code", "capacity"])
+        first = om.read("venues", limit=105_000, properties=["code"])
+    expected = [f"V{i:07d}" for i in range(1, n + 1) if i % 100 < 90]
+    assert estimate < len(expected)  # so the pages after the estimate are what is tested
+    assert len(got) == len(expected) and list(got["code"]) == expected
+    assert (got["capacity"] < 90).all()
+    assert list(first["code"]) == [f"V{i:07d}" for i in range(1, 105_001)]
+
+
+def test_doctests_of_the_client() -> None:
+    import doctest
+
+    from geo_service.client import errors, frames, maps
+
+    for module in (errors, frames, maps):
+        assert doctest.testmod(module).failed == 0, module.__name__
