@@ -165,6 +165,29 @@ async def test_ogc_tiles_collection_and_tile(demo_client) -> None:
     assert "roads" in decode(ogc.content)
 
 
+async def test_tile_matrix_sets(demo_client) -> None:
+    """``/tileMatrixSets`` lists WebMercatorQuad; its definition matches the tile bounds."""
+    from tiles.tms import check_tile
+
+    listed = (await demo_client.get("/tileMatrixSets")).json()["tileMatrixSets"]
+    assert [t["id"] for t in listed] == ["WebMercatorQuad"]
+    href = listed[0]["links"][0]["href"]
+    assert href == "http://testserver/tileMatrixSets/WebMercatorQuad"
+    doc = (await demo_client.get("/tileMatrixSets/WebMercatorQuad")).json()
+    assert doc["id"] == "WebMercatorQuad" and doc["crs"].endswith("3857")
+    z5 = next(m for m in doc["tileMatrices"] if m["id"] == "5")
+    assert z5["matrixWidth"] == z5["matrixHeight"] == 32
+    # The matrix origin and cell size give tile (5, 3, 7) the bounds the server uses.
+    left, top = z5["pointOfOrigin"]
+    size_m = z5["cellSize"] * z5["tileWidth"]
+    b = check_tile(5, 3, 7).bounds_3857
+    assert abs(b[0] - (left + 3 * size_m)) < 1e-6 and abs(b[3] - (top - 7 * size_m)) < 1e-6
+    missing = await demo_client.get("/tileMatrixSets/WorldCRS84Quad")
+    assert missing.status_code == 404 and missing.json()["code"] == "unknown_tile_matrix_set"
+    conf = (await demo_client.get("/conformance")).json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core" in conf
+
+
 async def test_tilejson(demo_client) -> None:
     r = await demo_client.get("/tiles/grids,venues,risk/tilejson.json")
     assert r.status_code == 200

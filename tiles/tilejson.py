@@ -152,3 +152,30 @@ def ogc_tileset(base: str, layer: Layer, summary: bool = False) -> dict[str, Any
             }
         ]
     return doc
+
+
+def tile_matrix_sets_doc(base: str) -> dict[str, Any]:
+    """The ``/tileMatrixSets`` list (OGC API – Tiles): the one grid served."""
+    return {
+        "tileMatrixSets": [
+            {
+                "id": TMS_ID,
+                "title": "Google Maps Compatible for the World (EPSG:3857)",
+                "uri": OGC_TMS_URI,
+                "links": [
+                    {
+                        "rel": "self",
+                        "type": "application/json",
+                        "href": f"{base}/tileMatrixSets/{TMS_ID}",
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def tile_matrix_set_doc() -> dict[str, Any]:
+    """The definition of ``WebMercatorQuad`` (OGC 2DTMS 2.0 JSON, from morecantile)."""
+    from tiles.tms import web_mercator_quad
+
+    return web_mercator_quad().model_dump(exclude_none=True, mode="json")

@@ -37,6 +37,13 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
 
 
@@ -57,6 +64,12 @@ def landing(base: str) -> dict[str, Any]:
             link(f"{base}/docs", "service-doc", "text/html", "API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
             link(f"{base}/collections", "data", JSON, "Collections"),
+            link(
+                f"{base}/tileMatrixSets",
+                "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                JSON,
+                "Tile matrix sets",
+            ),
         ],
     }
 

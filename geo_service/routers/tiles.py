@@ -27,7 +27,13 @@ from tiles.cache import TileCache, etag_matches, make_etag
 from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, extent_query, parse_layers
 from tiles.raster import RasterRenderer
 from tiles.render import RiskRun, render_async, resolve_run_async
-from tiles.tilejson import ogc_tileset, ogc_tilesets, vector_tilejson
+from tiles.tilejson import (
+    ogc_tileset,
+    ogc_tilesets,
+    tile_matrix_set_doc,
+    tile_matrix_sets_doc,
+    vector_tilejson,
+)
 from tiles.tms import TMS_ID, Tile, check_tile, tile_matrix_set
 
 router = APIRouter(tags=["Tiles"])
@@ -209,6 +215,20 @@ RunQuery = Annotated[
         description="Risk run id for the `risk` layer (default: the latest finished run)",
     ),
 ]
+
+
+@router.get("/tileMatrixSets", summary="Tile matrix sets (OGC API – Tiles)")
+async def tile_matrix_sets(request: Request) -> JSONResponse:
+    return JSONResponse(tile_matrix_sets_doc(base_url(request)))
+
+
+@router.get(
+    "/tileMatrixSets/{tileMatrixSetId}",
+    summary="A tile matrix set's definition (OGC Two Dimensional Tile Matrix Set 2.0)",
+)
+async def tile_matrix_set_definition(tileMatrixSetId: str) -> JSONResponse:
+    tile_matrix_set(tileMatrixSetId)  # UnknownTileMatrixSet → 404
+    return JSONResponse(tile_matrix_set_doc())
 
 
 @router.get(
