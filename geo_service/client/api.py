@@ -16,29 +16,19 @@ Example (with a server running)::
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import pandas as pd
 import shapely
 from tqdm.std import tqdm
 
-from geo_service.client.errors import OneMapError, RunFailedError, ServerError, error_for
-from geo_service.client.frames import (
-    CRS,
-    DATETIME,
-    assemble,
-    cast_columns,
-    dtypes_from_queryables,
-    features_to_gdf,
-    parse_csv_page,
-)
+from geo_service.client.base import DEFAULT_URL, LEVELS
+from geo_service.client.emergency import EmergencyMixin
+from geo_service.client.frames import CRS, assemble, features_to_gdf, parse_csv_page
 
 if TYPE_CHECKING:
     import folium
@@ -47,11 +37,6 @@ if TYPE_CHECKING:
 MAX_PAGE = 10_000
 #: Largest batch of ``POST /geo/geocode``.
 MAX_GEOCODE_BATCH = 10_000
-#: Warning levels (China's four-colour scale) and their numbers in risk cells (0 = none).
-LEVELS = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-BBox = tuple[float, float, float, float]
 
 
 def _bbox_param(bbox: Any) -> str:
@@ -77,29 +62,7 @@ def _geometry_json(geometry: Any) -> dict[str, Any]:
     raise TypeError("geometry must be a shapely geometry, a GeoJSON mapping or a GeoDataFrame")
 
 
-def _level_number(level: int | str | None) -> int | None:
-    if level is None or isinstance(level, int):
-        return level
-    try:
-        return LEVELS[level]
-    except KeyError:
-        raise ValueError(f"unknown level {level!r}; use 0–4 or one of {list(LEVELS)}") from None
-
-
-def _level_name(level: int | str) -> str:
-    if isinstance(level, str):
-        return level
-    names = {v: k for k, v in LEVELS.items()}
-    if level not in names:
-        raise ValueError(f"warning level must be 1–4 or one of {list(LEVELS)}")
-    return names[level]
-
-
-def _run_id(run: int | Mapping[str, Any]) -> int:
-    return int(run["id"]) if isinstance(run, Mapping) else int(run)
-
-
-class OneMap:
+class OneMap(EmergencyMixin):
     """Client of one OneMap server.
 
     Args:
@@ -110,68 +73,6 @@ class OneMap:
         concurrency: pages fetched at the same time by :meth:`read`.
         progress: show progress bars on long reads (``None``: only when more than one page).
     """
-
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout_s: float = 120.0,
-        concurrency: int = 4,
-        progress: bool | None = None,
-    ):
-        self.base_url = (base_url or os.environ.get("ONEMAP_URL") or DEFAULT_URL).rstrip("/")
-        headers = {"Accept-Encoding": "gzip"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        limits = httpx.Limits(max_connections=max(4, concurrency * 2))
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout_s, limits=limits
-        )
-        self.concurrency = max(1, int(concurrency))
-        self.progress = progress
-        self._dtypes: dict[str, dict[str, str]] = {}
-
-    # ------------------------------------------------------------------ plumbing
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OneMap:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"OneMap({self.base_url!r})"
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request; an error answer raises :class:`OneMapError` (server's code/detail)."""
-        try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ServerError(
-                0, "unreachable", f"{self.base_url}: {exc}", url=self.base_url + path
-            ) from exc
-        if resp.status_code >= 400:
-            try:
-                body: Any = resp.json()
-            except ValueError:
-                body = resp.text
-            raise error_for(resp.status_code, body, str(resp.url))
-        return resp
-
-    def get_json(self, path: str, **params: Any) -> Any:
-        """GET ``path`` with query ``params`` (None values dropped) → decoded JSON."""
-        clean = {k: v for k, v in params.items() if v is not None}
-        return self.request("GET", path, params=clean).json()
-
-    def post_json(self, path: str, body: Any) -> Any:
-        return self.request("POST", path, json=body).json()
-
-    def health(self) -> dict[str, Any]:
-        """``/health``: ``{"status": "ok", "database": "ok", …}`` (raises on 503)."""
-        return self.get_json("/health")  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ layers
     def collections(self) -> pd.DataFrame:
@@ -190,16 +91,6 @@ class OneMap:
                 }
             )
         return pd.DataFrame(rows, columns=["id", "title", "description", "bbox"])
-
-    def queryables(self, layer: str) -> dict[str, Any]:
-        """JSON Schema of ``layer``'s properties (those the caller may see)."""
-        return self.get_json(f"/collections/{layer}/queryables")  # type: ignore[no-any-return]
-
-    def dtypes(self, layer: str) -> dict[str, str]:
-        """pandas dtype of each property of ``layer`` (cached per client)."""
-        if layer not in self._dtypes:
-            self._dtypes[layer] = dtypes_from_queryables(self.queryables(layer))
-        return self._dtypes[layer]
 
     def read(
         self,
@@ -449,165 +340,6 @@ class OneMap:
         """Nearest standard address to (lon, lat) degrees, with ``distance_m``."""
         return self.get_json("/geo/reverse", lon=lon, lat=lat)  # type: ignore[no-any-return]
 
-    # ------------------------------------------------------------------ risk runs
-    def risk_run(
-        self,
-        model: str = "landslide",
-        rain: Mapping[str, Any] | None = None,
-        *,
-        scenario: str | None = None,
-        res: int = 9,
-        params: Mapping[str, Any] | None = None,
-        wait: bool = True,
-        timeout_s: float = 600.0,
-        poll_s: float = 0.5,
-    ) -> dict[str, Any]:
-        """Start a ``model`` (``landslide`` | ``flood``) run at H3 resolution ``res``.
-
-        ``rain`` is ``{"scenario": name}``, ``{"gauges": True, "hours": 24}`` or
-        ``{"raster": name}``; ``scenario="typhoon_300mm_24h"`` is short for the first.
-        Needs an operator key.  With ``wait`` (default) polls until the run is done and returns
-        it; a failed run (or one not done within ``timeout_s`` seconds) raises
-        :class:`RunFailedError`.
-        """
-        if rain is None:
-            if scenario is None:
-                raise ValueError("give rain= or scenario=")
-            rain = {"scenario": scenario}
-        body: dict[str, Any] = {"model": model, "rain": dict(rain), "res": res}
-        if params:
-            body["params"] = dict(params)
-        run: dict[str, Any] = self.post_json("/risk/runs", body)
-        return self.wait_run(run, timeout_s, poll_s) if wait else run
-
-    def wait_run(
-        self, run: int | Mapping[str, Any], timeout_s: float = 600.0, poll_s: float = 0.5
-    ) -> dict[str, Any]:
-        """Poll ``GET /risk/runs/{id}`` until the run is done; raise if it failed."""
-        run_id = _run_id(run)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            doc = self.run(run_id)
-            status = doc.get("status")
-            if status == "done":
-                return doc
-            if status == "failed":
-                raise RunFailedError(
-                    0, "run_failed", str(doc.get("error") or f"run {run_id} failed"), doc
-                )
-            if time.monotonic() > deadline:
-                raise RunFailedError(
-                    0, "run_timeout", f"run {run_id} still {status!r} after {timeout_s:g} s", doc
-                )
-            time.sleep(poll_s)
-
-    def run(self, run: int | Mapping[str, Any]) -> dict[str, Any]:
-        """One run: status, timings, params, inputs, summary (cells per level)."""
-        return self.get_json(f"/risk/runs/{_run_id(run)}")  # type: ignore[no-any-return]
-
-    def runs(self) -> pd.DataFrame:
-        """Risk runs, newest first."""
-        doc = self.get_json("/risk/runs")
-        items = doc if isinstance(doc, list) else doc.get("runs") or doc.get("items") or []
-        return pd.DataFrame(items)
-
-    def cells(
-        self, run: int | Mapping[str, Any], level_min: int | str | None = None
-    ) -> gpd.GeoDataFrame:
-        """H3 hexagons of a run (polygons, degrees): ``h3`` (hex string), ``level`` 0–4,
-        ``score``; only those at or above ``level_min`` (0–4 or blue/yellow/orange/red)."""
-        doc = self.get_json(f"/risk/runs/{_run_id(run)}/cells", level_min=_level_number(level_min))
-        gdf = features_to_gdf(doc.get("features") or [], {"level": "Int64"}, id_column="h3")
-        gdf.attrs["run_id"] = _run_id(run)
-        return gdf
-
-    def explain(self, h3: str | int, run: int | Mapping[str, Any]) -> dict[str, Any]:
-        """Why a cell got its level: factors, rain, thresholds (``GET /risk/cells/{h3}``)."""
-        cell = format(h3, "x") if isinstance(h3, int) else h3
-        return self.get_json(f"/risk/cells/{cell}", run=_run_id(run))  # type: ignore[no-any-return]
-
-    # ------------------------------------------------------------------ analysis, warnings
-    def exposure(
-        self,
-        run: int | Mapping[str, Any],
-        level_min: int | str = "blue",
-        *,
-        limit: int | None = None,
-    ) -> dict[str, Any]:
-        """Who and what lies in a run's cells at or above ``level_min`` (blue/yellow/orange/red
-        or 1–4): ``summary`` (addresses, venues, key_sites, population, grids, cameras_online,
-        shelters), ``grids`` (per grid, with exposed population for operators), ``venues``,
-        ``cameras``, ``shelters`` (nearest) and ``area`` (cells, km² per level).  Lists hold
-        at most ``limit`` addresses/venues (server default 1,000)."""
-        return self.get_json(  # type: ignore[no-any-return]
-            "/analysis/exposure", run=_run_id(run), level_min=_level_name(level_min), limit=limit
-        )
-
-    def exposed_addresses(
-        self, run: int | Mapping[str, Any], level_min: int | str = "blue"
-    ) -> gpd.GeoDataFrame:
-        """Every standard address in a run's cells at or above ``level_min`` (points, degrees):
-        code, full_address, community, grid_code — e.g. for SMS lists."""
-        resp = self.request(
-            "GET",
-            "/analysis/exposure/addresses.csv",
-            params={"run": _run_id(run), "level_min": _level_name(level_min)},
-        )
-        body = resp.content.removeprefix(b"\xef\xbb\xbf")  # UTF-8 BOM for spreadsheets
-        frame, geoms = parse_csv_page(body, self.dtypes("addresses"))
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=CRS), crs=CRS)
-
-    def camera_coverage(
-        self, community: str | None = None, target: float | None = None
-    ) -> dict[str, Any]:
-        """Share of key sites seen by at least one online camera — overall, per community and
-        per grid — and the key sites none sees (``GET /analysis/camera-coverage``)."""
-        return self.get_json(  # type: ignore[no-any-return]
-            "/analysis/camera-coverage", community=community, target=target
-        )
-
-    def warnings(self, status: str = "active") -> gpd.GeoDataFrame:
-        """Warnings (``active`` | ``lifted`` | ``expired`` | ``all``) as a GeoDataFrame:
-        code, hazard, level (blue…red), status, valid_from/valid_to (UTC), run_id, exposure."""
-        doc = self.get_json("/warnings", status=status)
-        return features_to_gdf(
-            doc.get("features") or [],
-            {k: DATETIME for k in ("valid_from", "valid_to", "created_at", "lifted_at")},
-            id_column="code",
-        )
-
-    def warning(self, code: str) -> dict[str, Any]:
-        """One warning with its full exposure."""
-        return self.get_json(f"/warnings/{code}")  # type: ignore[no-any-return]
-
-    def issue_warning(
-        self,
-        run: int | Mapping[str, Any],
-        level_min: int | str = "yellow",
-        *,
-        hazard: str | None = None,
-        valid_hours: float | None = 6,
-        title: str | None = None,
-    ) -> dict[str, Any]:
-        """Issue a warning over a run's cells at or above ``level_min`` (operator key)."""
-        body: dict[str, Any] = {"run_id": _run_id(run), "level_min": _level_name(level_min)}
-        if hazard:
-            body["hazard"] = hazard
-        if valid_hours is not None:
-            body["valid_hours"] = valid_hours
-        if title:
-            body["title"] = title
-        return self.post_json("/warnings", body)  # type: ignore[no-any-return]
-
-    def lift_warning(self, code: str, reason: str | None = None) -> dict[str, Any]:
-        """Lift an active warning (operator key); returns it with status ``lifted``."""
-        body = {"reason": reason} if reason else {}
-        return self.post_json(f"/warnings/{code}/lift", body)  # type: ignore[no-any-return]
-
-    def stats(self) -> dict[str, Any]:
-        """KPIs of the big screen (``GET /stats/summary``)."""
-        return self.get_json("/stats/summary")  # type: ignore[no-any-return]
-
     # ------------------------------------------------------------------ maps
     def map(
         self,
@@ -639,4 +371,4 @@ class OneMap:
         )
 
 
-__all__ = ["OneMap", "OneMapError", "cast_columns"]
+__all__ = ["DEFAULT_URL", "LEVELS", "MAX_PAGE", "OneMap"]
