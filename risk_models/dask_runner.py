@@ -139,10 +139,12 @@ def nowcast_dask(
     """
     check_model(model)
     p = params if isinstance(params, PipelineParams) else PipelineParams.from_dict(params)
-    full = static.copy()
+    # ship only the columns the model reads: the workers' time goes to computing, not to
+    # deserialising factor columns a bulk refresh never looks at
+    full = static[pipeline.needed_columns(static, model, explain)].copy()
     full.attrs = dict(static.attrs)
-    if "drain_uparea_km2" in full.columns and "main_drain_km2" not in full.attrs:
-        full.attrs["main_drain_km2"] = float(np.nanmax(full["drain_uparea_km2"].to_numpy()))
+    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in full.attrs:
+        full.attrs["main_drain_km2"] = float(np.nanmax(static["drain_uparea_km2"].to_numpy()))
     if full.empty:
         return pipeline.nowcast(full, rain, model, p, explain=explain)
     res = int(full.attrs.get("res", 9))

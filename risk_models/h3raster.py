@@ -20,7 +20,7 @@ from typing import Any
 import h3
 import h3.api.numpy_int as h3np
 import numpy as np
-import shapely
+import pandas as pd
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.features import rasterize
@@ -85,18 +85,23 @@ def window_cells(
     cells = polygon_to_cells(box(west - pad, south - pad, east + pad, north + pad), res)
     if cells.size == 0:  # pragma: no cover - a bbox always overlaps some cell
         return _exact(out, wt, crs, res, wmask)
-    rings = [
-        np.asarray(h3np.cell_to_boundary(int(c)), dtype="float64") for c in cells.view("uint64")
-    ]
-    sizes = np.fromiter((r.shape[0] for r in rings), dtype="int64", count=len(rings))
-    latlng = np.concatenate(rings)
+    rings = [h3np.cell_to_boundary(c) for c in cells.view("uint64").tolist()]
+    sizes = np.fromiter((len(r) for r in rings), dtype="int64", count=len(rings))
+    latlng = np.array([p for r in rings for p in r], dtype="float64")
     x, y = Transformer.from_crs(4326, CRS.from_user_input(crs), always_xy=True).transform(
         latlng[:, 1], latlng[:, 0]
     )
-    ring_id = np.repeat(np.arange(len(rings)), sizes)
-    polys: Any = shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring_id))
+    # GeoJSON-like dicts straight from the coordinate arrays: rasterio would otherwise ask
+    # each shapely polygon for its __geo_interface__, which costs more than the burning
+    xy = np.column_stack([x, y]).tolist()
+    ends = np.cumsum(sizes).tolist()
+    starts = [0, *ends[:-1]]
+    shapes = (
+        ({"type": "Polygon", "coordinates": [[*xy[a:b], xy[a]]]}, i)
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True), start=1)
+    )
     burned = rasterize(
-        zip(list(polys), np.arange(1, len(rings) + 1, dtype="int32"), strict=True),
+        shapes,
         out_shape=(n_rows, n_cols),
         transform=wt,
         fill=0,
@@ -115,6 +120,18 @@ def window_cells(
 def _exact(out: np.ndarray, wt: Affine, crs: Any, res: int, where: np.ndarray) -> np.ndarray:
     out[where] = pixel_cells(wt, crs, out.shape, res, where)
     return out
+
+
+def cell_index(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(unique cells sorted, index of each value into them)`` like ``np.unique(…,
+    return_inverse=True)`` but by hashing (pandas ``factorize``): O(n) instead of a sort of
+    every pixel, which matters at millions of pixels."""
+    codes, uniques = pd.factorize(np.asarray(cells).ravel(), sort=False)
+    uniq = np.asarray(uniques, dtype="int64")
+    order = np.argsort(uniq, kind="stable")
+    rank = np.empty(order.size, dtype="int64")
+    rank[order] = np.arange(order.size)
+    return uniq[order], rank[codes]
 
 
 def raster_cells(

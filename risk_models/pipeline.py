@@ -177,7 +177,23 @@ def _manning_depth_m(q_m3s: np.ndarray, width_m: np.ndarray, p: PipelineParams) 
     return 0.5 * (lo + hi)
 
 
-def _landslide(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelineParams) -> dict:
+def needed_columns(static: pd.DataFrame, model: str, explain: bool = True) -> list[str]:
+    """Columns of the static table a nowcast of ``model`` reads (to ship less to workers)."""
+    cols = ["lon", "lat"]
+    if model == "landslide":
+        cols += ["score", "susceptibility_class", "slope_deg"]
+        if explain:
+            names = factor_columns(static)
+            cols += [n for n in names if n != "slope_deg"] + [f"iv_{n}" for n in names]
+    elif model == "flood":
+        cols += ["hand_p10_m", "drain_uparea_km2"]
+        cols += [f"wl_depth_m_{r:g}mm" for r in RUNOFF_LADDER_MM]
+    return cols
+
+
+def _landslide(
+    static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelineParams, explain: bool
+) -> dict:
     s_class = static["susceptibility_class"].to_numpy().astype("int8")
     if (s_class < 0).any():
         raise ModelInputError(
@@ -188,18 +204,18 @@ def _landslide(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelineParams
     fs = landslide.factor_of_safety(
         static["slope_deg"].to_numpy("float64"), saturation=saturation, **p.fs
     )
-    names = factor_columns(static)
-    contrib = np.column_stack([static[f"iv_{n}"].to_numpy("float64") for n in names])
-    values = np.column_stack([static[n].to_numpy("float64") for n in names])
-    return {
+    out: dict[str, Any] = {
         "level": level,
         "score": static["score"].to_numpy("float64"),
         "s_class": s_class,
         "fs": fs,
-        "names": names,
-        "contrib": contrib,
-        "values": values,
     }
+    if explain:
+        names = factor_columns(static)
+        out["names"] = names
+        out["contrib"] = np.column_stack([static[f"iv_{n}"].to_numpy("float64") for n in names])
+        out["values"] = np.column_stack([static[n].to_numpy("float64") for n in names])
+    return out
 
 
 def _flood(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelineParams) -> dict:
@@ -261,7 +277,7 @@ def nowcast(
     out = pd.DataFrame({"h3": static.index.to_numpy("int64")})
     no_class = np.full(n, -1, dtype="int8")
     if model == "landslide":
-        r = _landslide(static, m, p)
+        r = _landslide(static, m, p, explain)
         out["level"], out["score"], out["susceptibility_class"] = (
             r["level"],
             r["score"],

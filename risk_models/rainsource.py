@@ -115,26 +115,47 @@ class RainSource:
         raise ModelInputError(f"unknown rain source {self.kind!r}")  # pragma: no cover
 
 
-def idw_exact(gauge_xy_m: np.ndarray, gauge_mm: np.ndarray, xy_m: np.ndarray) -> np.ndarray:
-    """Inverse-distance (power 2) interpolation, summed gauge by gauge so each cell's value
-    does not depend on which other cells are computed with it (chunking gives identical
-    results). A cell on a gauge takes its value."""
-    n = xy_m.shape[0]
-    num = np.zeros((n, gauge_mm.shape[1]))
-    den = np.zeros(n)
-    exact = np.full(n, -1, dtype="int64")
-    for g in range(gauge_xy_m.shape[0]):
-        d2 = (xy_m[:, 0] - gauge_xy_m[g, 0]) ** 2 + (xy_m[:, 1] - gauge_xy_m[g, 1]) ** 2
-        on = d2 == 0
-        exact[on & (exact < 0)] = g
+#: Gauges used for each cell's IDW (the nearest ones): enough for a smooth field, and the
+#: cost stays linear in the number of cells whatever the size of the gauge network.
+IDW_NEIGHBOURS = 8
+
+
+def idw_exact(
+    gauge_xy_m: np.ndarray,
+    gauge_mm: np.ndarray,
+    xy_m: np.ndarray,
+    neighbours: int = IDW_NEIGHBOURS,
+) -> np.ndarray:
+    """Inverse-distance (power 2) interpolation from the ``neighbours`` nearest gauges.
+
+    Each cell's value is summed gauge by gauge in a fixed order (nearest first), so it does
+    not depend on which other cells are computed with it: chunked runs give identical
+    results (a BLAS matrix product would not). A cell on a gauge takes its value.
+    """
+    from scipy.spatial import cKDTree
+
+    n, hours = xy_m.shape[0], gauge_mm.shape[1]
+    k = min(neighbours, gauge_xy_m.shape[0])
+    out = np.empty((n, hours))
+    tree = cKDTree(gauge_xy_m)
+    tmp = np.empty((min(n, _CHUNK), hours))
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        dist, idx = tree.query(xy_m[start:stop], k=k)
+        dist = np.asarray(dist, dtype="float64").reshape(stop - start, k)
+        idx = np.asarray(idx, dtype="int64").reshape(stop - start, k)
         with np.errstate(divide="ignore"):
-            w = np.where(on, 0.0, 1.0 / d2)
-        num += w[:, None] * gauge_mm[g][None, :]
-        den += w
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den[:, None]
-    hit = exact >= 0
-    out[hit] = gauge_mm[exact[hit]]
+            w = 1.0 / (dist * dist)
+        on = dist[:, 0] == 0
+        w[on] = 0.0
+        w[on, 0] = 1.0
+        w /= w.sum(axis=1, keepdims=True)
+        acc = out[start:stop]
+        acc[:] = 0.0
+        part = tmp[: stop - start]
+        for j in range(k):
+            np.multiply(w[:, j, None], gauge_mm[idx[:, j]], out=part)
+            acc += part
     return out
 
 
@@ -236,13 +257,24 @@ def _sample_raster(path: str, lon: np.ndarray, lat: np.ndarray, hours: int) -> n
 
 
 def max_totals_mm(hourly_mm: np.ndarray) -> dict[int, np.ndarray]:
-    """Largest trailing 1/3/6/12/24 h totals (mm) per cell, in chunks of cells."""
-    n = hourly_mm.shape[0]
+    """Largest trailing 1/3/6/12/24 h totals (mm) per cell, in chunks of cells.
+
+    Rain is ≥ 0, so the cumulative sum never decreases and the windows that would start before
+    the first hour never beat the first full window: the largest w-hour total is the largest
+    ``csum[t] − csum[t − w]`` over full windows (the whole series when it is shorter than w),
+    the same values as :func:`rainfall.max_rolling_totals_mm`.
+    """
+    n, hours = hourly_mm.shape
     out = {w: np.empty(n) for w in WINDOWS_H}
     for start in range(0, n, _CHUNK):
-        part = rainfall.max_rolling_totals_mm(hourly_mm[start : start + _CHUNK], WINDOWS_H)
+        part = hourly_mm[start : start + _CHUNK]
+        csum = np.zeros((part.shape[0], hours + 1))
+        np.cumsum(part, axis=1, out=csum[:, 1:])
         for w in WINDOWS_H:
-            out[w][start : start + _CHUNK] = part[w]
+            if w >= hours:
+                out[w][start : start + _CHUNK] = csum[:, hours]
+            else:
+                out[w][start : start + _CHUNK] = (csum[:, w:] - csum[:, :-w]).max(axis=1)
     return out
 
 

@@ -34,7 +34,7 @@ from rasterio.windows import from_bounds
 from risk_models import flood, terrain
 from risk_models.errors import EmptyAreaError, ModelInputError
 from risk_models.h3agg import cell_centres
-from risk_models.h3raster import row_windows, window_cells
+from risk_models.h3raster import cell_index, row_windows, window_cells
 from risk_models.landslide import (
     EnsembleModel,
     FrequencyRatioModel,
@@ -179,7 +179,7 @@ def aggregate(
     if not valid.any():
         raise EmptyAreaError("no DEM pixel falls in any H3 cell")
     flat_cells = cells2d[valid]
-    cells, idx = np.unique(flat_cells, return_inverse=True)
+    cells, idx = cell_index(flat_cells)
     n = cells.size
     counts = np.bincount(idx, minlength=n).astype("float64")
     lon, lat = cell_centres(cells)
