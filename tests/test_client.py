@@ -334,3 +334,42 @@ def test_doctests_of_the_client() -> None:
 
     for module in (errors, frames, maps):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_map_renders_offline_in_chromium(om: OneMap, tmp_path) -> None:
+    """The map in a real browser: Leaflet runs, hillshade tiles and overlays draw, and no
+    request leaves this server."""
+    from playwright.sync_api import sync_playwright
+
+    grids = om.read("grids")
+    grids["level"] = [("blue", "yellow", "orange", "red")[i % 4] for i in range(len(grids))]
+    page_file = tmp_path / "map.html"
+    om.map(grids, om.read("shelters")).save(str(page_file))
+    own = urlsplit(om.base_url).netloc
+    foreign: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 700})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            def guard(route) -> None:  # noqa: ANN001 (playwright's Route)
+                url = route.request.url
+                if url.startswith(("file:", "data:", "about:")) or urlsplit(url).netloc == own:
+                    route.continue_()
+                else:
+                    foreign.append(url)
+                    route.abort()
+
+            page.route("**/*", guard)
+            page.goto(page_file.as_uri())
+            page.wait_for_function(
+                "document.querySelectorAll('img.leaflet-tile-loaded').length > 0", timeout=20_000
+            )
+            assert page.evaluate("typeof L") == "object"
+            n_paths = page.evaluate("document.querySelectorAll('path.leaflet-interactive').length")
+        finally:
+            browser.close()
+    assert foreign == [] and errors == []
+    assert n_paths >= len(grids)
