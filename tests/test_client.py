@@ -201,6 +201,11 @@ def test_locate_nearby_within(om: OneMap, db: str) -> None:
         "SELECT code FROM grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
     )
     assert om.locate(lon, lat)["grid"]["code"] == rows(db, grid_sql, lon, lat)[0][0]
+    nearest = om.reverse(lon, lat)
+    assert nearest["distance_m"] < 1.0  # the address itself
+    assert om.feature("addresses", nearest["address"]["code"])["geometry"]["coordinates"] == (
+        pytest.approx([lon, lat], abs=1e-7)
+    )
 
     near = om.nearby("venues", lon, lat, radius_m=800, limit=1000)
     n_within = rows(
