@@ -84,6 +84,16 @@ def extra_columns(table: str) -> tuple[Column, ...]:
             Column("lifted_at", DateTime(timezone=True), nullable=True),
             Column("title", Text, nullable=True),
         )
+    if table == "cameras":
+        # The view sector (SQL function onemap_view_sector, migrations 0002/0003), EPSG:4326.
+        return (
+            Column(
+                "view_sector",
+                Geometry("POLYGON", srid=4326, spatial_index=False),
+                Computed("onemap_view_sector(geom, heading_deg, fov_deg, range_m)", persisted=True),
+                nullable=True,
+            ),
+        )
     if table == "incidents":
         # Assignment made when the incident is reported (grid → community and grid worker).
         return (
@@ -157,14 +167,7 @@ def layer_table(layer: Layer, meta: MetaData) -> Table:
             postgresql_where=text("status = 'active'"),
         )
     if layer.table == "cameras":
-        # View sectors (SQL function onemap_view_sector, migration 0002) are indexed.
-        Index(
-            "ix_cameras_view_sector",
-            func.onemap_view_sector(
-                table.c.geom, table.c.heading_deg, table.c.fov_deg, table.c.range_m
-            ),
-            postgresql_using="gist",
-        )
+        Index("ix_cameras_view_sector", table.c.view_sector, postgresql_using="gist")
     return table
 
 

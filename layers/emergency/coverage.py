@@ -2,7 +2,8 @@
 
 A camera sees the sector of radius ``range_m`` (metres) centred on ``heading_deg``
 (degrees clockwise from north) and ``fov_deg`` wide, computed on the spheroid by the SQL
-function ``onemap_view_sector`` (migration 0002; a full disc for fov ≥ 360° or no heading).
+function ``onemap_view_sector`` (migration 0002; a full disc for fov ≥ 360° or no heading) and
+stored in ``cameras.view_sector``.
 Buildings are not treated as obstacles.  Communities aim at ≥ 90 % of key sites seen.
 """
 
@@ -24,8 +25,7 @@ WITH ks AS (
            EXISTS (
                SELECT 1 FROM cameras c
                WHERE c.status = 'online'
-                 AND ST_Intersects(
-                     onemap_view_sector(c.geom, c.heading_deg, c.fov_deg, c.range_m), v.geom)
+                   AND ST_Intersects(c.view_sector, v.geom)
            ) AS covered
     FROM venues v
     WHERE v.key_site

@@ -1,9 +1,11 @@
 """Who and what lies in an area: addresses, venues, grids (workers, population), cameras
 that see into it, nearest shelters.
 
-The area is a (Multi)Polygon in EPSG:4326 passed as WKB and cut with ``ST_Subdivide`` into
-small pieces, so every lookup is an index probe per piece instead of one test against a
-polygon with thousands of vertices.  Distances are spheroidal metres (geography).
+The area is a (Multi)Polygon in EPSG:4326 passed as WKB.  Points are tested against the
+whole area (PostGIS prepares it once for the whole join); grid shares are summed over
+``ST_Subdivide`` pieces so each intersection is cut from a small polygon.  Camera view sectors
+are stored (``cameras.view_sector``) and indexed.  Distances are spheroidal metres
+(geography).
 """
 
 from __future__ import annotations
@@ -28,12 +30,11 @@ WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
 parts AS (SELECT ST_Subdivide(g, {SUBDIVIDE_VERTICES}) AS g FROM area)
 """  # noqa: S608 (a constant)
 
-ADDRESSES_SQL = (
-    _AREA  # noqa: S608 (constant SQL fragments, bound values)
-    + """,
+ADDRESSES_SQL = """
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
 hit AS MATERIALIZED (
-    SELECT DISTINCT a.id, a.code, a.full_address, a.grid_code
-    FROM parts p JOIN addresses a ON ST_Intersects(a.geom, p.g)
+    SELECT a.code, a.full_address, a.grid_code
+    FROM area, addresses a WHERE ST_Intersects(a.geom, area.g)
 )
 SELECT (SELECT count(*) FROM hit) AS n,
        (SELECT coalesce(json_object_agg(grid_code, c), '{}')::text
@@ -42,15 +43,13 @@ SELECT (SELECT count(*) FROM hit) AS n,
        (SELECT coalesce(json_agg(s), '[]')::text
           FROM (SELECT code, full_address, grid_code FROM hit ORDER BY code LIMIT $2) s) AS items
 """
-)
 
-VENUES_SQL = (
-    _AREA  # noqa: S608 (constant SQL fragments, bound values)
-    + """,
+VENUES_SQL = """
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
 hit AS MATERIALIZED (
-    SELECT DISTINCT v.id, v.code, v.name, v.category, coalesce(v.key_site, false) AS key_site,
+    SELECT v.code, v.name, v.category, coalesce(v.key_site, false) AS key_site,
            v.capacity, v.grid_code
-    FROM parts p JOIN venues v ON ST_Intersects(v.geom, p.g)
+    FROM area, venues v WHERE ST_Intersects(v.geom, area.g)
 )
 SELECT (SELECT count(*) FROM hit) AS n,
        (SELECT count(*) FROM hit WHERE key_site) AS n_key,
@@ -60,7 +59,6 @@ SELECT (SELECT count(*) FROM hit) AS n,
           FROM (SELECT code, name, category, key_site, capacity, grid_code FROM hit
                 ORDER BY key_site DESC, category, name, code LIMIT $2) s) AS items
 """
-)
 
 GRIDS_SQL = (
     _AREA  # noqa: S608 (constant SQL fragments, bound values)
@@ -74,17 +72,13 @@ ORDER BY g.code
 """
 )
 
-CAMERAS_SQL = (
-    _AREA  # noqa: S608 (constant SQL fragments, bound values)
-    + """
-SELECT DISTINCT c.code, c.name, c.kind, c.grid_code
-FROM parts p
-JOIN cameras c
-  ON ST_Intersects(onemap_view_sector(c.geom, c.heading_deg, c.fov_deg, c.range_m), p.g)
-WHERE c.status = 'online'
+CAMERAS_SQL = """
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g)
+SELECT c.code, c.name, c.kind, c.grid_code
+FROM area, cameras c
+WHERE c.status = 'online' AND ST_Intersects(c.view_sector, area.g)
 ORDER BY c.code
 """
-)
 
 SHELTERS_SQL = """
 WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
@@ -218,15 +212,13 @@ def mask_exposure(exposure: dict[str, Any], role: str) -> dict[str, Any]:
 
 ADDRESS_CSV_COLUMNS = ("code", "full_address", "community", "grid_code", "lon", "lat")
 
-_ADDRESS_ROWS_SQL = (
-    _AREA  # noqa: S608 (constant SQL fragments, bound values)
-    + """
-SELECT DISTINCT ON (a.code) a.code, a.full_address, a.community, a.grid_code,
+_ADDRESS_ROWS_SQL = """
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g)
+SELECT a.code, a.full_address, a.community, a.grid_code,
        ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat
-FROM parts p JOIN addresses a ON ST_Intersects(a.geom, p.g)
+FROM area, addresses a WHERE ST_Intersects(a.geom, area.g)
 ORDER BY a.code
 """
-)
 
 
 async def iter_addresses(
