@@ -3,11 +3,11 @@
 :func:`risk_models.h3agg.pixel_cells` asks h3 for the cell of every pixel centre (≈ 1–2 M
 pixels/s). Cells are much larger than pixels (a res-9 cell holds ≈ 115 pixels of 30 m), so
 it is far cheaper to list the few cells that cover a raster window, project their hexagons
-into the raster's CRS once and let GDAL rasterize them: GDAL burns a pixel when its **centre**
-lies inside a polygon, which is the same rule. H3 cell edges are straight in the icosahedron
-face's gnomonic projection; over one cell (≤ 1.3 km at res 7) a projected CRS bends them by
-far less than a millimetre, so the two rules agree except for a pixel centre lying exactly on
-an edge. Pixels that no polygon burned (such ties) fall back to the exact h3 call.
+into the raster's pixel space once and scan-convert them (:func:`fill_convex_polygons`): a
+pixel belongs to the hexagon containing its **centre**, which is h3's rule. H3 cell edges
+are straight in the icosahedron face's gnomonic projection; over one cell (≤ 1.3 km at res 7)
+a projected CRS bends them by far less than a millimetre, so the two agree except for a pixel
+centre lying exactly on an edge. Pixels that no polygon took fall back to the exact h3 call.
 
 Windows are bands of raster rows; the same bands are used in-process and on Dask workers, so
 the results are identical either way.
@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 from pyproj import CRS, Transformer
-from rasterio.features import rasterize
 from shapely.geometry import box
 
 from risk_models.h3agg import pixel_cells, polygon_to_cells
@@ -75,9 +74,10 @@ def window_cells(
     else:
         wmask = np.ones((n_rows, n_cols), dtype=bool)
     west, south, east, north = _footprint_lonlat(wt, crs, n_rows, n_cols)
-    # pad by two cell edges (degrees) so every cell holding a pixel centre is listed
+    # every cell holding a pixel centre overlaps the footprint's bbox; a small pad guards
+    # against round-off in h3's overlap test (and any pixel still missed is done exactly)
     pad = (
-        2.0
+        0.25
         * h3.average_hexagon_edge_length(res, unit="km")
         / 111.0
         / max(np.cos(np.radians(max(abs(south), abs(north)))), 0.05)
@@ -91,23 +91,8 @@ def window_cells(
     x, y = Transformer.from_crs(4326, CRS.from_user_input(crs), always_xy=True).transform(
         latlng[:, 1], latlng[:, 0]
     )
-    # GeoJSON-like dicts straight from the coordinate arrays: rasterio would otherwise ask
-    # each shapely polygon for its __geo_interface__, which costs more than the burning
-    xy = np.column_stack([x, y]).tolist()
-    ends = np.cumsum(sizes).tolist()
-    starts = [0, *ends[:-1]]
-    shapes = (
-        ({"type": "Polygon", "coordinates": [[*xy[a:b], xy[a]]]}, i)
-        for i, (a, b) in enumerate(zip(starts, ends, strict=True), start=1)
-    )
-    burned = rasterize(
-        shapes,
-        out_shape=(n_rows, n_cols),
-        transform=wt,
-        fill=0,
-        all_touched=False,
-        dtype="int32",
-    )
+    col, row = ~wt @ (np.asarray(x), np.asarray(y))
+    burned = fill_convex_polygons(col, row, sizes, (n_rows, n_cols))
     hit = burned > 0
     out[hit] = cells[burned[hit] - 1]
     out[~wmask] = 0
@@ -115,6 +100,57 @@ def window_cells(
     if missing.any():
         _exact(out, wt, crs, res, missing)
     return out
+
+
+def fill_convex_polygons(
+    col: np.ndarray, row: np.ndarray, sizes: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """Burn convex polygons into a grid by their pixel centres: value i + 1 for polygon i.
+
+    ``col``/``row`` are the vertices of all polygons one after the other (``sizes`` each) in
+    pixel coordinates (column, row; a pixel's centre is at +0.5). A centre belongs to a
+    polygon when it lies in the half-open span ``left ≤ x < right`` of the polygon's row at the
+    centre's height (edges half-open in y too), so neighbours sharing an edge never both take
+    a centre. Vectorised scan conversion: one segment per polygon and pixel row.
+    """
+    n_rows, n_cols = shape
+    out = np.zeros(n_rows * n_cols, dtype="int32")
+    n = sizes.size
+    if n == 0:
+        return out.reshape(shape)
+    k = int(sizes.max())
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    # (n, k) vertex tables, short rings padded with their last vertex (zero-length edges)
+    j = np.minimum(np.arange(k)[None, :], (sizes - 1)[:, None])
+    vx, vy = col[starts[:, None] + j], row[starts[:, None] + j]
+    wx = np.concatenate([vx[:, 1:], vx[:, :1]], axis=1)  # edge ends (ring closed)
+    wy = np.concatenate([vy[:, 1:], vy[:, :1]], axis=1)
+    r0 = np.maximum(np.ceil(vy.min(axis=1) - 0.5), 0).astype("int64")
+    r1 = np.minimum(np.floor(vy.max(axis=1) - 0.5), n_rows - 1).astype("int64")
+    counts = np.maximum(r1 - r0 + 1, 0)
+    poly = np.repeat(np.arange(n), counts)
+    seg_row = np.repeat(r0, counts) + (
+        np.arange(poly.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    yc = seg_row + 0.5
+    left = np.full(poly.size, np.inf)
+    right = np.full(poly.size, -np.inf)
+    for e in range(k):
+        y0, y1 = vy[poly, e], wy[poly, e]
+        cross = ((y0 <= yc) & (yc < y1)) | ((y1 <= yc) & (yc < y0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            xi = vx[poly, e] + (yc - y0) * (wx[poly, e] - vx[poly, e]) / (y1 - y0)
+        left = np.where(cross, np.minimum(left, xi), left)
+        right = np.where(cross, np.maximum(right, xi), right)
+    c0 = np.clip(np.ceil(left - 0.5), 0, n_cols).astype("int64")
+    c1 = np.clip(np.ceil(right - 0.5), 0, n_cols).astype("int64")
+    ok = np.isfinite(left) & (c1 > c0)
+    poly, seg_row, c0, c1 = poly[ok], seg_row[ok], c0[ok], c1[ok]
+    lengths = c1 - c0
+    first = np.repeat(seg_row * n_cols + c0, lengths)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[first + offset] = np.repeat(poly + 1, lengths).astype("int32")
+    return out.reshape(shape)
 
 
 def _exact(out: np.ndarray, wt: Affine, crs: Any, res: int, where: np.ndarray) -> np.ndarray:
@@ -140,7 +176,7 @@ def raster_cells(
     shape: tuple[int, int],
     res: int,
     mask: np.ndarray | None = None,
-    window_rows: int = 256,
+    window_rows: int = 512,
 ) -> np.ndarray:
     """H3 cell (int64, 0 outside ``mask``) of every pixel of a raster, band by band."""
     parts = [

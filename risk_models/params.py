@@ -66,7 +66,7 @@ class PipelineParams:
     alpha: float = 1.0
     area_shares: tuple[float, ...] = DEFAULT_AREA_SHARES
     bbox: tuple[float, float, float, float] | None = None
-    window_rows: int = 256
+    window_rows: int = 512
     matrix: tuple[tuple[int, ...], ...] = DEFAULT_LEVEL_MATRIX
     threshold: dict[str, Any] = field(default_factory=dict)
     antecedent_k: float = 0.8

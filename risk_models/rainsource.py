@@ -137,13 +137,15 @@ def idw_exact(
     n, hours = xy_m.shape[0], gauge_mm.shape[1]
     k = min(neighbours, gauge_xy_m.shape[0])
     out = np.empty((n, hours))
-    tree = cKDTree(gauge_xy_m)
-    tmp = np.empty((min(n, _CHUNK), hours))
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        dist, idx = tree.query(xy_m[start:stop], k=k)
-        dist = np.asarray(dist, dtype="float64").reshape(stop - start, k)
-        idx = np.asarray(idx, dtype="int64").reshape(stop - start, k)
+    dist_all, idx_all = cKDTree(gauge_xy_m).query(xy_m, k=k, workers=-1)
+    dist_all = np.asarray(dist_all, dtype="float64").reshape(n, k)
+    idx_all = np.asarray(idx_all, dtype="int64").reshape(n, k)
+    # small chunks keep the working arrays in the CPU cache (memory traffic is the cost here)
+    step = 8192
+    tmp = np.empty((min(n, step), hours))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        dist, idx = dist_all[start:stop], idx_all[start:stop]
         with np.errstate(divide="ignore"):
             w = 1.0 / (dist * dist)
         on = dist[:, 0] == 0
@@ -154,7 +156,8 @@ def idw_exact(
         acc[:] = 0.0
         part = tmp[: stop - start]
         for j in range(k):
-            np.multiply(w[:, j, None], gauge_mm[idx[:, j]], out=part)
+            np.take(gauge_mm, idx[:, j], axis=0, out=part)
+            part *= w[:, j, None]
             acc += part
     return out
 
@@ -266,15 +269,17 @@ def max_totals_mm(hourly_mm: np.ndarray) -> dict[int, np.ndarray]:
     """
     n, hours = hourly_mm.shape
     out = {w: np.empty(n) for w in WINDOWS_H}
-    for start in range(0, n, _CHUNK):
-        part = hourly_mm[start : start + _CHUNK]
-        csum = np.zeros((part.shape[0], hours + 1))
-        np.cumsum(part, axis=1, out=csum[:, 1:])
+    step = 8192  # cache-sized chunks
+    csum = np.zeros((min(n, step), hours + 1))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        c = csum[: stop - start]
+        np.cumsum(hourly_mm[start:stop], axis=1, out=c[:, 1:])
         for w in WINDOWS_H:
             if w >= hours:
-                out[w][start : start + _CHUNK] = csum[:, hours]
+                out[w][start:stop] = c[:, hours]
             else:
-                out[w][start : start + _CHUNK] = (csum[:, w:] - csum[:, :-w]).max(axis=1)
+                np.max(c[:, w:] - c[:, :-w], axis=1, out=out[w][start:stop])
     return out
 
 

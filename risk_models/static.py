@@ -46,7 +46,7 @@ from risk_models.landslide import (
 from risk_models.params import RUNOFF_LADDER_MM, PipelineParams
 
 #: Bumped whenever the static table's content changes (invalidates caches).
-STATIC_VERSION = 1
+STATIC_VERSION = 2
 #: Terrain factors of the landslide model (means per cell).
 TERRAIN_FACTORS = ("slope_deg", "relief_m", "curv_total_per_m", "twi", "dist_stream_m", "elev_m")
 
