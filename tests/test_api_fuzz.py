@@ -14,18 +14,36 @@ BUDGET = int(os.environ.get("ONEMAP_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[str]:
+def fuzz_server(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """A live server on a small demo city, and an operator key for the write operations."""
+    from layers.keys import create_key
+
     data_dir = tmp_path_factory.mktemp("fuzz-data")
     with demo_database(pg_admin_url, template_db, "fuzz_module", data_dir, 0.2, 7) as url:
-        server = LiveServer({"ONEMAP_DATABASE_URL": url, "ONEMAP_LOG_LEVEL": "ERROR"}, free_port())
+        key, _ = create_key(url, "fuzz-operator", "operator")
+        env = {"ONEMAP_DATABASE_URL": url, "ONEMAP_LOG_LEVEL": "ERROR"}
+        server = LiveServer({**env, "ONEMAP_DATA_DIR": str(data_dir)}, free_port())
         try:
-            yield server.base_url
+            yield server.base_url, key
         finally:
             server.stop()
 
 
-def test_openapi_fuzz(fuzz_server: str, tmp_path) -> None:
-    """Every operation in the OpenAPI document, fuzzed; any 5xx or schema break fails."""
+def test_openapi_fuzz(fuzz_server: tuple[str, str], tmp_path) -> None:
+    """Every operation in the OpenAPI document, fuzzed anonymously; any 5xx or schema break
+    fails."""
+    _schemathesis(fuzz_server[0], tmp_path, "schemathesis.txt", [])
+
+
+def test_openapi_fuzz_writes_as_operator(fuzz_server: tuple[str, str], tmp_path) -> None:
+    """Every write operation fuzzed again with an operator key, so bodies reach the handlers
+    instead of stopping at 401."""
+    base_url, key = fuzz_server
+    extra = ["-H", f"Authorization: Bearer {key}", "--include-method", "POST"]
+    _schemathesis(base_url, tmp_path, "schemathesis-writes.txt", extra)
+
+
+def _schemathesis(base_url: str, tmp_path, artifact: str, extra: list[str]) -> None:
     import subprocess
     import sys
     from pathlib import Path
@@ -35,7 +53,8 @@ def test_openapi_fuzz(fuzz_server: str, tmp_path) -> None:
         [
             str(st),
             "run",
-            fuzz_server + "/openapi.json",
+            base_url + "/openapi.json",
+            *extra,
             "--checks",
             "not_a_server_error,response_schema_conformance,content_type_conformance",
             "--max-examples",
@@ -56,6 +75,6 @@ def test_openapi_fuzz(fuzz_server: str, tmp_path) -> None:
     )
     report = result.stdout[-6000:] + result.stderr[-2000:]
     (Path(__file__).parent / "artifacts").mkdir(exist_ok=True)
-    (Path(__file__).parent / "artifacts" / "schemathesis.txt").write_text(result.stdout)
+    (Path(__file__).parent / "artifacts" / artifact).write_text(result.stdout)
     assert result.returncode == 0, report
     assert "passed" in result.stdout.lower() or "no issues found" in result.stdout.lower(), report
