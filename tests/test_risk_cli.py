@@ -160,3 +160,8 @@ def test_unknown_model_fails_clearly(files, tmp_path) -> None:
         "--rain", SCENARIOS / "light_rain.json", "--out", tmp_path / "o.csv",
     )  # fmt: skip
     assert code == 1 and "unknown model" in out
+
+
+def test_validate_without_data_fails_clearly(tmp_path) -> None:
+    code, out = invoke("validate", "--data", tmp_path / "nowhere")
+    assert code == 1 and "no real-data folder" in out
