@@ -18,6 +18,13 @@ function takeKeyFromFragment() {
 }
 
 export const API_KEY = takeKeyFromFragment();
+// A key typed into the address bar of an open screen: keep it and start again with it.
+window.addEventListener('hashchange', () => {
+  if (/(?:^#|&)key=/.test(location.hash)) {
+    takeKeyFromFragment();
+    location.reload();
+  }
+});
 
 /** Headers for a request to `url` (the key only ever goes to this origin). */
 export function authHeaders(url) {

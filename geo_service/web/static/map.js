@@ -6,6 +6,9 @@ import { LANG, num, t, when } from './i18n.js';
 import { popupContent } from './popup.js';
 
 const REM = () => window.innerWidth / 120;
+// The basemap's raster tiles all come from this server (HTTP/1.1 keep-alive, no CDN limits):
+// ask for a whole screenful at once instead of MapLibre's default 16.
+maplibregl.setMaxParallelImageRequests(64);
 // CJK ideographs are drawn from the browser's own font (Debian fonts-noto-cjk); other
 // glyphs come as PBFs from /fonts on this server.
 const LOCAL_CJK = "'Noto Sans CJK SC', 'WenQuanYi Zen Hei', 'Source Han Sans SC', sans-serif";
@@ -35,6 +38,9 @@ export class ScreenMap {
     this.run = null; // risk run shown (null = latest)
     this.tileBase = {}; // source id → tile URL template without query
     this._refreshTimer = null;
+    this._holds = new Set();
+    this._reloadWaiting = false;
+    this._pendingRisk = false;
     this._popup = null;
   }
 
@@ -69,6 +75,8 @@ export class ScreenMap {
     }
     const map = new maplibregl.Map(options);
     this.map = map;
+    // The first idle can come in the same frame as 'load': listen from the start.
+    this.firstIdle = new Promise((resolve) => map.once('idle', resolve));
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
     map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
     this._watchTiles();
@@ -177,17 +185,34 @@ export class ScreenMap {
     src.setTiles([`${base}?${params}`]);
   }
 
+  /** Tile reloads wait until `promise` settles (a panel that must show first). */
+  hold(promise) {
+    this._holds.add(promise);
+    promise.finally(() => {
+      this._holds.delete(promise);
+      if (!this._holds.size && this._reloadWaiting) {
+        this._reloadWaiting = false;
+        this.refreshTiles();
+      }
+    });
+    return promise;
+  }
+
   /** Refetch the vector tiles soon (batched: many layer changes in a burst → one reload). */
   refreshTiles({ risk = false } = {}) {
     this._pendingRisk = this._pendingRisk || risk;
     if (this._refreshTimer) return;
     this._refreshTimer = setTimeout(() => {
       this._refreshTimer = null;
+      if (this._holds.size) {
+        this._reloadWaiting = true;
+        return;
+      }
       this.version += 1;
       this._reload('onemap');
       if (this._pendingRisk) this._reload('risk');
       this._pendingRisk = false;
-    }, 150);
+    }, 200);
   }
 
   /** After an outage: every source, rasters included, is read again. */
@@ -262,11 +287,11 @@ export async function loadRuns(select, info, onChange) {
   const shown = runs.find((r) => String((r.properties ?? r).id) === select.value)
     ?? runs.find((r) => (r.properties ?? r).status === 'done');
   const s = shown ? (shown.properties ?? shown).summary : null;
-  if (s && typeof s === 'object') {
-    const parts = Object.entries(s.cells_per_level ?? s.levels ?? s)
-      .filter(([, v]) => typeof v === 'number')
-      .map(([k, v]) => `${k}: ${num(v)}`);
-    info.textContent = parts.length ? parts.join(' · ') : '—';
+  if (s && typeof s === 'object' && s.by_level) {
+    const parts = ['red', 'orange', 'yellow', 'blue']
+      .filter((l) => typeof s.by_level[l] === 'number')
+      .map((l) => `${t(`level_${l}`)} ${num(s.by_level[l])}`);
+    info.textContent = `${parts.join(' · ')} (${t('cells')})`;
   } else {
     info.textContent = runs.length ? '—' : t('unavailable');
   }

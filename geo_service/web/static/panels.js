@@ -137,6 +137,8 @@ function warningItem(f, isNew, onPick) {
 }
 
 const seen = new Set();
+/** Warning code → when it was first painted on this screen (epoch ms). */
+export const shownAt = new Map();
 let firstList = true;
 
 /** The active-warnings panel from /warnings?status=active; resolves to the features or null. */
@@ -169,6 +171,16 @@ export async function refreshWarnings(onPick) {
     list.replaceChildren(...features.map((f) =>
       warningItem(f, !firstList && !seen.has(f.properties.code), onPick)));
   }
+  const fresh = features.filter((f) => !seen.has(f.properties.code)).map((f) => f.properties.code);
+  if (fresh.length) {
+    // When each warning was first painted (epoch ms): the next frame after the DOM change.
+    requestAnimationFrame(() => {
+      const at = Date.now();
+      for (const code of fresh) shownAt.set(code, at);
+      while (shownAt.size > 200) shownAt.delete(shownAt.keys().next().value);
+    });
+  }
+  if (seen.size > 5000) seen.clear();
   for (const f of features) seen.add(f.properties.code);
   firstList = false;
   return features;

@@ -17,9 +17,11 @@ const ZH = {
   valid_to: '截止时间', issued_by: '发布人', run_id: '研判批次', parent_code: '上级编码',
   road: '道路', community: '社区', street: '街道', district: '区县', title: '标题',
   score: '风险得分', cells: '格网数', res: 'H3 分辨率', h3: 'H3 编码',
+  susceptibility: '易发性', rain_mm_1h: '1 小时雨量 (mm)', rain_mm_24h: '24 小时雨量 (mm)',
+  antecedent_re_mm: '前期有效雨量 (mm)', cma_signal: '暴雨预警信号', rule: '判定规则',
 };
 
-function label(name, description) {
+function label(name) {
   if (LANG === 'zh' && ZH[name]) return ZH[name];
   return name;
 }
@@ -68,11 +70,19 @@ async function riskPopup(p) {
   const out = box(t('risk_legend'), table(rows));
   if (p.h3 && !(p.cells > 1)) {
     try {
-      const ex = await getJSON(`/risk/cells/${encodeURIComponent(p.h3)}?run=${Number(p.run_id)}`);
-      const factors = ex.factors ?? ex.explanation ?? ex.properties?.factors;
-      if (factors && typeof factors === 'object') {
-        out.append(table(Object.entries(factors).slice(0, 12).map(([k, v]) => [k, show(v)])));
+      const cell = await getJSON(`/risk/cells/${encodeURIComponent(p.h3)}?run=${Number(p.run_id)}`);
+      const ex = cell.explanation ?? {};
+      const more = [];
+      if (ex.model) more.push([t('risk_run'), t(`model_${ex.model}`)]);
+      if (ex.susceptibility_name) more.push([label('susceptibility'), ex.susceptibility_name]);
+      if (ex.rain) {
+        for (const k of ['rain_mm_1h', 'rain_mm_24h', 'antecedent_re_mm', 'cma_signal']) {
+          if (ex.rain[k] !== undefined) more.push([label(k), show(ex.rain[k])]);
+        }
       }
+      for (const f of (ex.top_factors ?? []).slice(0, 4)) more.push([f.factor, show(f.value)]);
+      if (ex.rule) more.push([label('rule'), ex.rule]);
+      if (more.length) out.append(table(more));
     } catch {
       out.append(note(`/risk/cells ${t('unavailable')}`));
     }

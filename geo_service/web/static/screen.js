@@ -5,10 +5,10 @@ import { status } from './api.js';
 import { t, translatePage } from './i18n.js';
 import { LiveEvents } from './live.js';
 import { loadRuns, ScreenMap } from './map.js';
-import { refreshStats, refreshWarnings, resizeCharts } from './panels.js';
+import { refreshStats, refreshWarnings, resizeCharts, shownAt } from './panels.js';
 
 const catalog = JSON.parse(document.getElementById('onemap-catalog')?.textContent || '{}');
-const state = { ready: false, readyMs: null, warnings: [], stats: null, errors: [] };
+const state = { ready: false, readyMs: null, warnings: [], stats: null, errors: [], shownAt };
 const screen = new ScreenMap(catalog);
 window.onemapScreen = { state, screen, get map() { return screen.map; } };
 
@@ -26,22 +26,44 @@ function pickWarning(f) {
   screen.fitGeometry(f.geometry);
 }
 
-// Coalesce bursts of events: one panel refresh per kind at a time, at most every 250 ms.
-const pending = new Map();
-function soon(key, fn) {
-  if (pending.has(key)) return;
-  pending.set(key, setTimeout(async () => {
-    try { await fn(); } finally { pending.delete(key); }
-  }, key === 'warnings' ? 0 : 250));
+// One refresh per panel at a time: events during a refresh ask for one more run after it
+// (never dropped); bursts coalesce.  Resolves when the panel shows the latest data.
+const jobs = new Map();
+function soon(key, fn, delayMs = 0) {
+  let job = jobs.get(key);
+  if (!job) {
+    job = { promise: null, running: false, again: false };
+    jobs.set(key, job);
+  }
+  if (job.running) {
+    job.again = true;
+    return job.promise;
+  }
+  if (job.promise) return job.promise;
+  job.promise = new Promise((resolve) => {
+    setTimeout(async () => {
+      job.running = true;
+      do {
+        job.again = false;
+        try { await fn(); } catch (err) { state.errors.push(String(err)); }
+      } while (job.again);
+      job.running = false;
+      job.promise = null;
+      resolve();
+    }, delayMs);
+  });
+  return job.promise;
 }
 
 const refresh = {
-  warnings: () => soon('warnings', async () => {
+  // The warnings panel goes first: tile reloads wait for it (screen.hold), since on a
+  // software-rendered wall PC a reload keeps the main thread busy for a while.
+  warnings: () => screen.hold(soon('warnings', async () => {
     state.warnings = (await refreshWarnings(pickWarning)) ?? [];
-  }),
-  stats: () => soon('stats', async () => { state.stats = await refreshStats(catalog); }),
+  })),
+  stats: () => soon('stats', async () => { state.stats = await refreshStats(catalog); }, 250),
   runs: () => soon('runs', () => loadRuns(document.getElementById('run-select'),
-    document.getElementById('run-info'), (id) => screen.showRun(id))),
+    document.getElementById('run-info'), (id) => screen.showRun(id)), 250),
 };
 
 function onEvent(type, data) {
@@ -49,8 +71,8 @@ function onEvent(type, data) {
     case 'warning_issued':
     case 'warning_lifted':
     case 'warning_expired':
-      refresh.warnings();
-      refresh.stats();
+      // Panel first; charts and tiles after it.
+      refresh.warnings().then(() => refresh.stats());
       screen.refreshTiles();
       if (type !== 'warning_expired') {
         toast(`${t(type === 'warning_issued' ? 'toast_warning_issued' : 'toast_warning_lifted')}`
@@ -103,8 +125,8 @@ async function main() {
   refresh.warnings();
   live.start();
   try {
-    const map = await screen.start();
-    map.once('idle', () => {
+    await screen.start();
+    screen.firstIdle.then(() => {
       state.readyMs = performance.now();
       state.ready = true;
       document.body.dataset.ready = 'true';
