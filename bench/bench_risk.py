@@ -6,7 +6,8 @@ resident memory (``ru_maxrss``) is the pipeline's alone. The DEM is synthetic: 3
 pixels of 30 m (EPSG:32649) with hills and valleys, so no data download is needed. Goals
 (spec): terrain ≤ 20 s, raster → H3 ≤ 3 s, nowcast refresh ≤ 2 s, peak memory ≤ 4 GB.
 Peers: raster → H3 against h3-py's per-pixel ``latlng_to_cell`` (timed on 1 M pixels and
-scaled), the 2-worker Dask nowcast against a 1-worker cluster.
+scaled), the 2-worker Dask nowcast against a 1-worker cluster. Short steps report the best of
+2–3 repeats (the machine is shared; the load average goes into the report header).
 """
 
 from __future__ import annotations
@@ -54,12 +55,15 @@ def _child() -> dict[str, Any]:
     arrays = terrain.terrain_arrays(dem)
     out["terrain_s"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    cells = raster_cells(transform, dem.crs, dem.shape, 9)
-    _, idx = cell_index(cells)
-    slope = arrays["slope_deg"].ravel().astype("float64")
-    means = np.bincount(idx, weights=slope) / np.bincount(idx)
-    out["h3_s"] = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(2):  # best of 2: the machine is shared
+        t0 = time.perf_counter()
+        cells = raster_cells(transform, dem.crs, dem.shape, 9)
+        _, idx = cell_index(cells)
+        slope = arrays["slope_deg"].ravel().astype("float64")
+        means = np.bincount(idx, weights=slope) / np.bincount(idx)
+        best = min(best, time.perf_counter() - t0)
+    out["h3_s"] = best
     out["h3_cells"] = int(means.size)
     del arrays
     sub = (1000, SIDE_PX)
@@ -74,9 +78,12 @@ def _child() -> dict[str, Any]:
     )
     scen = pipeline.scenario_source("data/scenarios/typhoon_300mm_24h.json", static)
     for name, src in (("scenario", scen), ("gauges", pipeline.rain_for(gauges, static))):
-        t0 = time.perf_counter()
-        cells_df = pipeline.nowcast(static, src, "landslide", explain=False)
-        out[f"nowcast_{name}_s"] = time.perf_counter() - t0
+        times = []
+        for _ in range(3):  # best of 3
+            t0 = time.perf_counter()
+            cells_df = pipeline.nowcast(static, src, "landslide", explain=False)
+            times.append(time.perf_counter() - t0)
+        out[f"nowcast_{name}_s"] = min(times)
         out[f"nowcast_{name}_red"] = int((cells_df["level"] == 4).sum())
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.update(_dask(static, pipeline.rain_for(gauges, static)))
@@ -112,9 +119,12 @@ def _dask(static: Any, rain: Any) -> dict[str, float]:
     for workers in (1, 2):
         with dask_client("local", n_workers=workers) as client:
             nowcast_dask(static.iloc[:1000], rain, "landslide", client=client, explain=False)
-            t0 = time.perf_counter()
-            nowcast_dask(static, rain, "landslide", client=client, explain=False)
-            out[f"dask_{workers}w_s"] = time.perf_counter() - t0
+            times = []
+            for _ in range(2):  # best of 2
+                t0 = time.perf_counter()
+                nowcast_dask(static, rain, "landslide", client=client, explain=False)
+                times.append(time.perf_counter() - t0)
+            out[f"dask_{workers}w_s"] = min(times)
     return out
 
 

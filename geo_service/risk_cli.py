@@ -287,6 +287,70 @@ def nowcast_cmd(
     )
 
 
+@risk_app.command("run")
+def run_cmd(
+    model: Annotated[str, typer.Option("--model", help="landslide, flood or rainstorm")],
+    scenario: Annotated[str | None, typer.Option(help="Scenario name (data/scenarios)")] = None,
+    gauges: Annotated[bool, typer.Option("--gauges", help="Latest rain-gauge readings")] = False,
+    raster: Annotated[str | None, typer.Option(help="Registered rain raster name")] = None,
+    hours: Annotated[int, typer.Option(help="Hours of gauge readings / raster total")] = 24,
+    res: Annotated[int, typer.Option("--res", help="H3 resolution 7–10")] = 9,
+    params: Annotated[str | None, typer.Option("--params", help="Parameters as JSON")] = None,
+    scheduler: SchedulerOpt = None,
+    timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after (s)")] = 3600.0,
+) -> None:
+    """A run on the city in the database (as POST /risk/runs), stored with its cells."""
+    import asyncio
+
+    from geo_service.settings import get_settings
+
+    kinds = [k for k, v in (("scenario", scenario), ("gauges", gauges), ("raster", raster)) if v]
+    if len(kinds) != 1:
+        raise _fail("give exactly one of --scenario NAME, --gauges or --raster NAME")
+    rain: dict[str, Any] = {"scenario": scenario} if scenario else {"hours": hours}
+    if gauges:
+        rain["gauges"] = True
+    if raster:
+        rain["raster"] = raster
+    try:
+        raw = json.loads(params) if params else {}
+    except ValueError as exc:
+        raise _fail(f"--params is not JSON: {exc}") from None
+    with (
+        _errors(),
+        console.status(f"{model} run" + (f" on Dask ({scheduler})" if scheduler else "")),
+    ):
+        run = asyncio.run(_run_in_db(get_settings(), model, rain, res, raw, scheduler, timeout_s))
+    if run["status"] != "done":
+        raise _fail(f"run {run['id']} failed: {run['error']}")
+    levels = ", ".join(f"{k} {v:,}" for k, v in run["summary"]["by_level"].items())
+    console.print(f"run {run['id']} done in {run['timings']['total_s']:.1f} s: {levels}")
+    typer.echo(run["id"])
+
+
+async def _run_in_db(
+    settings: Any,
+    model: str,
+    rain: dict[str, Any],
+    res: int,
+    params: dict[str, Any],
+    scheduler: str | None,
+    timeout_s: float,
+) -> dict[str, Any]:
+    from geo_service.db import create_pool
+    from geo_service.risk_runs import start_run, wait_run
+
+    pool = await create_pool(settings)
+    try:
+        run_id = await start_run(
+            pool, settings, model=model, rain=rain, res=res, params=params, actor="cli",
+            scheduler=scheduler,
+        )  # fmt: skip
+        return await wait_run(pool, run_id, timeout_s)
+    finally:
+        await pool.close()
+
+
 @risk_app.command("validate")
 def validate_cmd(
     data: Annotated[

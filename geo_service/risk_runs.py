@@ -77,6 +77,7 @@ class _Job:
     dem_path: Path
     data_dir: Path
     inputs: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
 
 
 def _scenario_path(settings: Settings, name: str) -> Path:
@@ -128,15 +129,19 @@ async def start_run(
     res: int = 9,
     params: dict[str, Any] | None = None,
     actor: str = "system",
+    scheduler: str | None = None,
 ) -> int:
     """Create a ``risk_runs`` row and run the pipeline in the background; return its id.
 
     Bad input (unknown model, res outside 7–10, unknown parameter, unknown scenario or
     raster, no DEM, a bbox outside the DEM) raises at once (:mod:`risk_models.errors`);
-    later failures mark the run ``failed`` with the reason in ``error``.
+    later failures mark the run ``failed`` with the reason in ``error``. ``scheduler``
+    (``"local"`` or ``"tcp://host:port"``) runs the pipeline on Dask instead of in-process.
     """
     check_model(model)
     check_res(res)
+    if scheduler is not None and scheduler != "local" and not scheduler.startswith("tcp://"):
+        raise ModelInputError("scheduler must be 'local' or tcp://host:port")
     raw_params = dict(params or {})
     dem_name = raw_params.pop("dem", "dem")
     if not isinstance(dem_name, str) or not _RASTER_RE.match(dem_name):
@@ -144,6 +149,8 @@ async def start_run(
     p = PipelineParams.from_dict(raw_params)
     spec = check_rain_spec(rain)
     inputs: dict[str, Any] = {"rain": spec, "dem": dem_name, "code_version": __version__}
+    if scheduler is not None:
+        inputs["scheduler"] = scheduler
     if "scenario" in spec:
         inputs["scenario_path"] = str(_scenario_path(settings, spec["scenario"]))
     async with pool.acquire() as conn:
@@ -173,6 +180,7 @@ async def start_run(
         )
     job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
     job.inputs = inputs
+    job.scheduler = scheduler
     task = asyncio.create_task(_execute(pool, job), name=f"risk-run-{run_id}")
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
@@ -313,17 +321,27 @@ def static_cache_key(job: _Job, sites: np.ndarray, roads: list[Any]) -> str:
 
 
 def load_or_build_static(
-    job: _Job, sites: np.ndarray, roads: list[Any]
+    job: _Job, sites: np.ndarray, roads: list[Any], client: Any = None
 ) -> tuple[pd.DataFrame, bool]:
-    """The static table from the disk cache, or built and cached (written atomically)."""
+    """The static table from the disk cache, or built (on Dask when ``client`` is given) and
+    cached (written atomically)."""
     cache_dir = job.data_dir / "risk_cache"
     path = cache_dir / f"static-{static_cache_key(job, sites, roads)}.pkl"
     if path.is_file():
         with contextlib.suppress(Exception):  # a damaged cache file is rebuilt
             return pd.read_pickle(path), True
-    static = pipeline.build_static(
-        job.dem_path, res=job.res, params=job.params, sites_lonlat=sites, roads_lonlat=roads
-    )
+    kw: dict[str, Any] = {
+        "res": job.res,
+        "params": job.params,
+        "sites_lonlat": sites,
+        "roads_lonlat": roads,
+    }
+    if client is None:
+        static = pipeline.build_static(job.dem_path, **kw)
+    else:
+        from risk_models.dask_runner import build_static_dask
+
+        static = build_static_dask(job.dem_path, client=client, **kw)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-", suffix=".pkl")
     os.close(fd)
@@ -355,12 +373,22 @@ def _rain_source(job: _Job, loaded: dict[str, Any], static: pd.DataFrame) -> Rai
 
 def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Static table (cached) + nowcast; returns the cells and the timings (s)."""
-    with _CPU_LOCK:
+    with _CPU_LOCK, contextlib.ExitStack() as stack:
+        client = None
+        if job.scheduler is not None:
+            from risk_models.dask_runner import dask_client
+
+            client = stack.enter_context(dask_client(job.scheduler))
         t0 = time.perf_counter()
-        static, cached = load_or_build_static(job, loaded["sites"], loaded["roads"])
+        static, cached = load_or_build_static(job, loaded["sites"], loaded["roads"], client)
         t1 = time.perf_counter()
         rain = _rain_source(job, loaded, static)
-        cells = pipeline.nowcast(static, rain, job.model, job.params)
+        if client is None:
+            cells = pipeline.nowcast(static, rain, job.model, job.params)
+        else:
+            from risk_models.dask_runner import nowcast_dask
+
+            cells = nowcast_dask(static, rain, job.model, job.params, client=client)
         t2 = time.perf_counter()
     job.inputs["rain_source"] = rain.describe
     job.inputs["hazard_sites"] = int(len(loaded["sites"]))

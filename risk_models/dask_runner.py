@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from risk_models import pipeline, terrain
-from risk_models.errors import ModelInputError
+from risk_models.errors import ModelInputError, SchedulerUnavailable
 from risk_models.params import PipelineParams, check_model
 from risk_models.rainsource import RainSource
 from risk_models.static import build_static
@@ -52,7 +52,13 @@ def dask_client(scheduler: str, n_workers: int = 2) -> Iterator[Any]:
         finally:
             cluster.close()
     elif scheduler.startswith(("tcp://", "tls://")):
-        with Client(scheduler, timeout="10s") as client:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerUnavailable(
+                f"cannot reach the Dask scheduler {scheduler}: {exc}"
+            ) from None
+        with client:
             yield client
     else:
         raise ModelInputError(f"scheduler must be 'local' or tcp://host:port, got {scheduler!r}")

@@ -29,3 +29,7 @@ class UnknownModel(ModelInputError):
 
 class EmptyAreaError(ModelInputError):
     """The requested area holds no valid DEM pixel or no H3 cell."""
+
+
+class SchedulerUnavailable(RiskModelError):
+    """The Dask scheduler cannot be reached."""

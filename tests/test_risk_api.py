@@ -244,3 +244,51 @@ async def test_roles_and_unknown_things(api, keys) -> None:
     far = h3.latlng_to_cell(-40.0, 10.0, 9)
     r = await api.get(f"/risk/cells/{far}")
     assert r.status_code == 404 and r.json()["code"] == "unknown_cell"
+
+
+def test_cli_run_on_dask_stores_the_same_cells(demo, tmp_path, monkeypatch) -> None:
+    """``onemap risk run`` in-process and on a 2-worker LocalCluster (separate caches) store
+    identical cells."""
+    import psycopg
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    url, _ = demo
+    monkeypatch.setenv("ONEMAP_DATABASE_URL", url)
+    args = [
+        "risk", "run", "--model", "landslide", "--scenario", "cloudburst_100mm_3h", "--res", "8",
+        "--params", json.dumps({"bbox": [113.3, 22.42, 113.5, 22.58]}),
+    ]  # fmt: skip
+    ids = []
+    for name, extra in (("a", []), ("b", ["--scheduler", "local"])):
+        monkeypatch.setenv("ONEMAP_DATA_DIR", str(tmp_path / name))
+        result = CliRunner().invoke(app, args + extra)
+        assert result.exit_code == 0, result.output
+        ids.append(int(result.output.strip().splitlines()[-1]))
+    with psycopg.connect(url) as conn:
+        rows = [
+            conn.execute(
+                "SELECT h3, level, score, factors FROM risk_cells WHERE run_id = %s ORDER BY h3",
+                (run_id,),
+            ).fetchall()
+            for run_id in ids
+        ]
+        scheduler = conn.execute(
+            "SELECT inputs->>'scheduler' FROM risk_runs WHERE id = %s", (ids[1],)
+        ).fetchone()
+    assert scheduler == ("local",)
+    assert len(rows[0]) > 100 and rows[0] == rows[1]
+    assert len({r[1] for r in rows[0]}) > 1
+
+
+def test_cli_run_refuses_bad_input(demo, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    monkeypatch.setenv("ONEMAP_DATABASE_URL", demo[0])
+    result = CliRunner().invoke(app, ["risk", "run", "--model", "flood"])
+    assert result.exit_code == 1 and "exactly one of" in result.output
+    result = CliRunner().invoke(app, ["risk", "run", "--model", "quake", "--gauges"])
+    assert result.exit_code == 1 and "unknown model" in result.output
