@@ -78,8 +78,10 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),
     emergency_errors.IncidentNotFound: (404, "unknown_incident"),
-    emergency_errors.NowcastUnavailable: (503, "nowcast_unavailable"),
     InvalidEvent: (400, "invalid_event"),
+    # Text PostgreSQL cannot store (a NUL character): the input is at fault.
+    asyncpg.exceptions.CharacterNotInRepertoireError: (400, "invalid_text"),
+    asyncpg.exceptions.UntranslatableCharacterError: (400, "invalid_text"),
     # json.loads on a hostile body ([[[[…]]]]) runs out of stack: the input is at fault.
     RecursionError: (400, "too_deeply_nested"),
     asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),

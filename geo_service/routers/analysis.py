@@ -43,7 +43,7 @@ async def exposure(
     request: Request,
     pool: PoolDep,
     role: RoleDep,
-    run: int = Query(..., description="Risk run id"),
+    run: int = Query(..., ge=1, le=2**63 - 1, description="Risk run id"),
     level_min: str = Query("blue", description="blue, yellow, orange or red"),
     limit: int = Query(1000, ge=0, le=100_000, description="Most addresses/venues listed"),
 ) -> JSONResponse:
@@ -72,7 +72,7 @@ async def exposure(
 async def exposure_addresses(
     request: Request,
     pool: PoolDep,
-    run: int = Query(..., description="Risk run id"),
+    run: int = Query(..., ge=1, le=2**63 - 1, description="Risk run id"),
     level_min: str = Query("blue", description="blue, yellow, orange or red"),
 ) -> StreamingResponse:
     async with pool.acquire() as conn:

@@ -11,6 +11,12 @@ from geo_service.auth import Caller
 from layers.emergency.db import Actor
 
 GEOJSON = "application/geo+json"
+#: OpenAPI ``responses`` of a route answering GeoJSON (with ``response_class=Response``).
+GEOJSON_200: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}}}
+GEOJSON_201: dict[int | str, dict[str, Any]] = {
+    201: {"content": {GEOJSON: {}}},
+    200: {"description": "Already issued: the same warning", "content": {GEOJSON: {}}},
+}
 
 
 def actor_of(request: Request, caller: Caller) -> Actor:

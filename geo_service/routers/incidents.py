@@ -6,14 +6,14 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.auth import Caller, RoleDep, require_role
 from geo_service.deps import PoolDep
 from geo_service.errors import BadRequest
 from geo_service.features.params import parse_float
-from geo_service.routers.emergency_common import actor_of, geojson
+from geo_service.routers.emergency_common import GEOJSON, GEOJSON_200, actor_of, geojson
 from layers.emergency.incidents import (
     NewIncident,
     list_incidents,
@@ -51,7 +51,13 @@ class StatusIn(BaseModel):
     status: str = Field(..., description="open, in_progress or closed")
 
 
-@router.post("", status_code=201, summary="Report an incident (operator); assigned to its grid")
+@router.post(
+    "",
+    status_code=201,
+    summary="Report an incident (operator); assigned to its grid",
+    response_class=Response,
+    responses={201: {"content": {GEOJSON: {}}}},
+)
 async def report(
     request: Request, pool: PoolDep, caller: OperatorDep, body: IncidentIn
 ) -> JSONResponse:
@@ -67,7 +73,12 @@ async def report(
     return geojson(mask_incident(feature, caller.role), 201)
 
 
-@router.get("", summary="Incidents, newest first, with filters (GeoJSON)")
+@router.get(
+    "",
+    summary="Incidents, newest first, with filters (GeoJSON)",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def list_(
     pool: PoolDep,
     role: RoleDep,
@@ -79,7 +90,7 @@ async def list_(
     until: dt.datetime | None = Query(None, description="reported before (ISO time)"),
     bbox: str | None = Query(None, description="west,south,east,north in degrees"),
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10**9),
 ) -> JSONResponse:
     box = None
     if bbox:
@@ -107,7 +118,12 @@ async def list_(
     return geojson(fc)
 
 
-@router.post("/{code}/status", summary="Move an incident to open, in_progress or closed")
+@router.post(
+    "/{code}/status",
+    summary="Move an incident to open, in_progress or closed",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def status(
     code: str, request: Request, pool: PoolDep, caller: OperatorDep, body: StatusIn
 ) -> JSONResponse:

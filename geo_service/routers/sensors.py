@@ -6,13 +6,13 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.auth import Caller, require_role
 from geo_service.deps import PoolDep
 from geo_service.errors import ApiError, BadRequest
-from geo_service.routers.emergency_common import actor_of, geojson
+from geo_service.routers.emergency_common import GEOJSON_200, actor_of, geojson
 from layers.emergency.errors import InvalidReadings
 from layers.emergency.readings import MAX_BATCH, Reading, ingest_readings, sensors_status
 
@@ -52,7 +52,12 @@ async def post_readings(
     return JSONResponse(result.as_dict())
 
 
-@router.get("", summary="Sensors with their latest value and rolling rain totals (GeoJSON)")
+@router.get(
+    "",
+    summary="Sensors with their latest value and rolling rain totals (GeoJSON)",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def get_sensors(
     pool: PoolDep,
     at: str | None = Query(

@@ -11,12 +11,12 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.auth import Caller, RoleDep, require_role
 from geo_service.deps import PoolDep
-from geo_service.routers.emergency_common import actor_of, geojson
+from geo_service.routers.emergency_common import GEOJSON_200, GEOJSON_201, actor_of, geojson
 from geo_service.routers.exports import addresses_csv
 from layers.emergency import warnings as wmod
 from layers.emergency.exposure import mask_exposure
@@ -31,7 +31,7 @@ class WarningIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: int = Field(..., description="Risk run the warning is issued from")
+    run_id: int = Field(..., ge=1, le=2**63 - 1, description="Risk run the warning is issued from")
     level_min: str | int = Field(..., description="blue, yellow, orange or red (or 1-4)")
     hazard: str | None = Field(
         None, description="landslide, flood or rainstorm (default: the run's model)"
@@ -58,7 +58,8 @@ def _masked(feature: dict[str, Any], role: str) -> dict[str, Any]:
     "",
     status_code=201,
     summary="Issue a warning from a risk run (operator); 200 when it was already issued",
-    responses={200: {"description": "The same warning is already active"}},
+    response_class=Response,
+    responses=GEOJSON_201,
 )
 async def issue(
     request: Request, pool: PoolDep, caller: OperatorDep, body: WarningIn
@@ -69,7 +70,12 @@ async def issue(
     return geojson(_masked(result.warning, caller.role), 201 if result.created else 200)
 
 
-@router.get("", summary="Warnings as GeoJSON (exposure summary in the properties)")
+@router.get(
+    "",
+    summary="Warnings as GeoJSON (exposure summary in the properties)",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def list_(
     pool: PoolDep,
     status: str = Query("active", description="active, lifted, expired or all"),
@@ -79,13 +85,23 @@ async def list_(
         return geojson(await wmod.list_warnings(conn, status, limit))
 
 
-@router.get("/{code}", summary="One warning with its full exposure")
+@router.get(
+    "/{code}",
+    summary="One warning with its full exposure",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def get(code: str, pool: PoolDep, role: RoleDep) -> JSONResponse:
     async with pool.acquire() as conn:
         return geojson(_masked(await wmod.get_warning(conn, code), role))
 
 
-@router.get("/{code}/areas", summary="The warning's area per level (one MultiPolygon each)")
+@router.get(
+    "/{code}/areas",
+    summary="The warning's area per level (one MultiPolygon each)",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def areas(code: str, pool: PoolDep) -> JSONResponse:
     async with pool.acquire() as conn:
         return geojson(await wmod.warning_areas(conn, code))
@@ -103,7 +119,12 @@ async def addresses(code: str, pool: PoolDep) -> StreamingResponse:
     return addresses_csv(pool, wkb, f"{code}-addresses.csv")
 
 
-@router.post("/{code}/lift", summary="Lift an active warning (operator)")
+@router.post(
+    "/{code}/lift",
+    summary="Lift an active warning (operator)",
+    response_class=Response,
+    responses=GEOJSON_200,
+)
 async def lift(
     code: str,
     request: Request,

@@ -61,7 +61,3 @@ class IncidentNotFound(EmergencyError):
 
 class GridNotFound(EmergencyError):
     """A grid code that does not exist (404)."""
-
-
-class NowcastUnavailable(EmergencyError):
-    """The risk-run machinery is not installed in this build (503)."""

@@ -82,6 +82,13 @@ def _validity(req: IssueRequest, now: dt.datetime) -> tuple[dt.datetime, dt.date
     for name, t in (("valid_from", req.valid_from), ("valid_to", req.valid_to)):
         if t is not None and t.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone (e.g. 2026-06-01T08:00:00Z)")
+    try:
+        return _window(req, now)
+    except OverflowError:
+        raise InvalidInput("valid_from/valid_to/valid_hours lie outside the calendar") from None
+
+
+def _window(req: IssueRequest, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     start = req.valid_from or now
     if req.valid_to is not None:
         if req.valid_hours is not None:
