@@ -75,6 +75,18 @@ def test_events_reach_clients_of_every_process_and_resume(
     bad = httpx.get(a.base_url + "/events", headers={"Last-Event-ID": "abc"}, timeout=5)
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_last_event_id"
 
+    # ?types= keeps only the named types.
+    only = SseReader(b.base_url + "/events?types=warning_lifted")
+    with psycopg.connect(db_url) as conn:
+        record_event(conn, "incident_reported", {"code": "INC-T3"})
+        record_event(conn, "warning_lifted", {"code": "W-T"})
+    assert only.next(timeout_s=5).type == "warning_lifted"
+    # A heartbeat comment every 15 s keeps idle streams open through proxies.
+    deadline = time.monotonic() + 20
+    while not any("heartbeat" in c for c in on_b.comments) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert any("heartbeat" in c for c in on_b.comments)
+
     # Stopping a server with open streams is not held up by them.
     t0 = time.monotonic()
     a.proc.send_signal(signal.SIGTERM)
