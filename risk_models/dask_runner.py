@@ -126,6 +126,31 @@ def _nowcast_chunk(
     return pipeline.nowcast(part, rain, model, params, explain=explain)
 
 
+def scatter_static(
+    static: pd.DataFrame,
+    model: str,
+    *,
+    client: Any,
+    explain: bool = True,
+    parent_res: int | None = None,
+    chunks_per_worker: int = 4,
+) -> list[Any]:
+    """Split ``static`` by parent cell and keep the chunks on the workers (futures), so a
+    nowcast loop ships only the rain on each refresh (see :func:`nowcast_dask`)."""
+    check_model(model)
+    # ship only the columns the model reads: the workers' time goes to computing, not to
+    # deserialising factor columns a bulk refresh never looks at
+    full = static[pipeline.needed_columns(static, model, explain)].copy()
+    full.attrs = dict(static.attrs)
+    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in full.attrs:
+        full.attrs["main_drain_km2"] = float(np.nanmax(static["drain_uparea_km2"].to_numpy()))
+    res = int(full.attrs.get("res", 9))
+    pres = parent_res if parent_res is not None else max(res - 3, 0)
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    parts = chunk_by_parent(full, pres, n_workers * chunks_per_worker)
+    return list(client.scatter(parts, hash=False))
+
+
 def nowcast_dask(
     static: pd.DataFrame,
     rain: RainSource,
@@ -136,28 +161,29 @@ def nowcast_dask(
     parent_res: int | None = None,
     chunks_per_worker: int = 4,
     explain: bool = True,
+    resident: list[Any] | None = None,
 ) -> pd.DataFrame:
     """:func:`risk_models.pipeline.nowcast` split by parent cell over the Dask workers.
 
     ``rain`` must already be prepared on the whole ``static`` table
     (:func:`risk_models.pipeline.rain_for` / :func:`~risk_models.pipeline.scenario_source`).
-    Rows come back in the in-process order (by ``h3``).
+    ``resident``: chunks already on the workers (:func:`scatter_static`, same ``model`` and
+    ``explain``). Rows come back in the in-process order (by ``h3``).
     """
     check_model(model)
     p = params if isinstance(params, PipelineParams) else PipelineParams.from_dict(params)
-    # ship only the columns the model reads: the workers' time goes to computing, not to
-    # deserialising factor columns a bulk refresh never looks at
-    full = static[pipeline.needed_columns(static, model, explain)].copy()
-    full.attrs = dict(static.attrs)
-    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in full.attrs:
-        full.attrs["main_drain_km2"] = float(np.nanmax(static["drain_uparea_km2"].to_numpy()))
-    if full.empty:
-        return pipeline.nowcast(full, rain, model, p, explain=explain)
-    res = int(full.attrs.get("res", 9))
-    pres = parent_res if parent_res is not None else max(res - 3, 0)
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    parts = chunk_by_parent(full, pres, n_workers * chunks_per_worker)
-    futures = [client.submit(_nowcast_chunk, part, rain, model, p, explain) for part in parts]
+    if static.empty:
+        return pipeline.nowcast(static, rain, model, p, explain=explain)
+    data = resident or scatter_static(
+        static,
+        model,
+        client=client,
+        explain=explain,
+        parent_res=parent_res,
+        chunks_per_worker=chunks_per_worker,
+    )
+    rain_f = client.scatter(rain, broadcast=True, hash=False)
+    futures = [client.submit(_nowcast_chunk, d, rain_f, model, p, explain) for d in data]
     results = client.gather(futures)
     out = pd.concat(results, ignore_index=True)
     return out.sort_values("h3", kind="stable").reset_index(drop=True)

@@ -56,3 +56,16 @@ def test_two_worker_cluster_matches_in_process(dem: Path) -> None:
 def test_unknown_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ModelInputError, match="scheduler"), dask_client("udp://nowhere"):
         pass
+
+
+def test_resident_chunks_give_the_same_rows(dem: Path) -> None:
+    from risk_models.dask_runner import scatter_static
+
+    local = pipeline.build_static(dem, res=9, sites_lonlat=steep_sites(dem))
+    rain = pipeline.scenario_source(SCENARIOS / "cloudburst_100mm_3h.json", local)
+    want = pipeline.nowcast(local, rain, "flood")
+    with dask_client("local", n_workers=2) as client:
+        resident = scatter_static(local, "flood", client=client, parent_res=7)
+        for _ in range(2):  # a refresh loop reuses the chunks
+            got = nowcast_dask(local, rain, "flood", client=client, resident=resident)
+            pd.testing.assert_frame_equal(got, want, check_exact=True)
