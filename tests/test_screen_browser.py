@@ -102,6 +102,8 @@ def open_screen(page: Page, base_url: str, query: str = "") -> tuple[PageWatch, 
     page.goto(f"{base_url}/screen{query}")
     ready_ms = wait_ready(page)
     wait_idle(page)
+    # KPIs and charts drawn (ECharts loads after the map).
+    page.wait_for_function("window.onemapScreen.state.stats !== null")
     return watch, ready_ms
 
 
@@ -293,12 +295,67 @@ def test_issued_warning_appears_within_3_s(live: dict, page: Page) -> None:
     assert watch.console_errors() == []
 
 
+def test_incident_and_layer_change_show_without_reload(live: dict, page: Page) -> None:
+    watch, _ = open_screen(page, live["server"].base_url)
+    wait_badge(page, "live")
+    center = page.evaluate("window.onemapScreen.map.getCenter().toArray()")
+    page.evaluate("window.onemapScreen.map.jumpTo({zoom: 15})")
+    wait_idle(page)
+    camera = page.evaluate(
+        """() => window.onemapScreen.map.queryRenderedFeatures({layers: ['cameras-circle']})
+             .map(f => f.properties).find(p => p.status === 'online' && !(p.point_count > 1))"""
+    )
+    assert camera, "no single online camera drawn at zoom 15"
+    with api(live) as client:
+        r = client.post("/incidents", json={"kind": "flood", "lon": center[0], "lat": center[1]})
+        assert r.status_code == 201, r.text
+        incident = r.json().get("id") or r.json()["properties"]["code"]
+        with psycopg.connect(live["db"]) as db:
+            db.execute("UPDATE cameras SET status = 'offline' WHERE code = %s", (camera["code"],))
+        try:
+            # Both come from fresh tiles after the events, with no page reload.
+            page.wait_for_function(
+                """([inc, cam]) => { const m = window.onemapScreen.map;
+                  const incs = m.queryRenderedFeatures({layers: ['incidents-circle']});
+                  const cams = m.queryRenderedFeatures({layers: ['cameras-circle']});
+                  return incs.some(f => f.properties.code === inc)
+                    && cams.some(f => f.properties.code === cam
+                                      && f.properties.status === 'offline'); }""",
+                arg=[incident, camera["code"]],
+                timeout=10_000,
+            )
+        finally:
+            with psycopg.connect(live["db"]) as db:
+                db.execute(
+                    "UPDATE cameras SET status = 'online' WHERE code = %s", (camera["code"],)
+                )
+    assert page.evaluate("window.onemapScreen.live.counts.incident_reported") >= 1
+    assert watch.console_errors() == []
+
+
 def test_english_page(live: dict, page: Page) -> None:
     watch, _ = open_screen(page, live["server"].base_url, "?lang=en")
     assert "Command Centre" in page.title()
     assert "Active warnings" in page.inner_text("#right")
     assert watch.console_errors() == []
     screenshot(page, "screen-1920x1080-en")
+
+
+def test_4k_wall(live: dict, browser: Browser) -> None:
+    """At 3840×2160 the same layout fills the wall (1 rem = 1/120 of the width)."""
+    context = browser.new_context(viewport={"width": 3840, "height": 2160})
+    try:
+        page = context.new_page()
+        watch, _ = open_screen(page, live["server"].base_url)
+        rem = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+        assert rem == pytest.approx(32, abs=0.5)
+        left = page.locator("#left").bounding_box()
+        assert left and left["width"] == pytest.approx(23 * rem, abs=2)
+        assert rendered(page, "admin_areas-line")
+        assert watch.console_errors() == []
+        screenshot(page, "screen-3840x2160-zh")
+    finally:
+        context.close()
 
 
 def test_badge_and_reconnect_after_server_restart(live: dict, page: Page) -> None:

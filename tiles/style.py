@@ -70,6 +70,10 @@ def _paint(layer: Layer) -> list[dict[str, Any]]:
     if layer.max_zoom < 22:
         common["maxzoom"] = layer.max_zoom + 1
     out: list[dict[str, Any]] = []
+    if layer.id == "warnings":
+        # Lifted warnings stay in the table (and the tiles) for the record; the map shows
+        # the active ones (the screen narrows this further to the codes /warnings lists).
+        common["filter"] = ["==", ["get", "status"], "active"]
     if st.kind == "fill" or layer.geometry_type == "Geometry":
         color: Any = st.color
         if layer.id == "warnings":

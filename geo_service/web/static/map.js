@@ -86,6 +86,8 @@ export class ScreenMap {
       map.getCanvas().style.cursor = hit ? 'pointer' : '';
     });
     await new Promise((resolve) => map.once('load', resolve));
+    this._loaded = true;
+    if (this._warningCodes) this.showWarnings(this._warningCodes);
     this._buildSwitcher();
     return map;
   }
@@ -150,7 +152,7 @@ export class ScreenMap {
 
   /** Visible style layers with a source layer (what a click can hit). */
   _clickable() {
-    if (!this.map || !this.map.isStyleLoaded()) return [];
+    if (!this._loaded) return [];
     return this.map.getStyle().layers
       .filter((l) => l['source-layer'] && l.type !== 'symbol'
         && this.map.getLayoutProperty(l.id, 'visibility') !== 'none')
@@ -222,6 +224,18 @@ export class ScreenMap {
     for (const id of ['hillshade', 'dem']) {
       const src = this.map.getSource(id);
       if (src && typeof src.reload === 'function') src.reload();
+    }
+  }
+
+  /** Draws only the warnings in `codes` (the active list): a lifted or expired warning
+   * leaves the map at once, without waiting for tiles. */
+  showWarnings(codes) {
+    this._warningCodes = codes;
+    if (!this._loaded) return;
+    const filter = ['all', ['==', ['get', 'status'], 'active'],
+      ['in', ['get', 'code'], ['literal', codes]]];
+    for (const id of ['warnings-fill', 'warnings-outline']) {
+      if (this.map.getLayer(id)) this.map.setFilter(id, filter);
     }
   }
 

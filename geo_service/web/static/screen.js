@@ -59,7 +59,9 @@ const refresh = {
   // The warnings panel goes first: tile reloads wait for it (screen.hold), since on a
   // software-rendered wall PC a reload keeps the main thread busy for a while.
   warnings: () => screen.hold(soon('warnings', async () => {
-    state.warnings = (await refreshWarnings(pickWarning)) ?? [];
+    const features = await refreshWarnings(pickWarning);
+    state.warnings = features ?? [];
+    if (features) screen.showWarnings(features.map((f) => f.properties.code));
   })),
   stats: () => soon('stats', async () => { state.stats = await refreshStats(catalog); }, 250),
   runs: () => soon('runs', () => loadRuns(document.getElementById('run-select'),
