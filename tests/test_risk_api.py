@@ -292,3 +292,24 @@ def test_cli_run_refuses_bad_input(demo, monkeypatch) -> None:
     assert result.exit_code == 1 and "exactly one of" in result.output
     result = CliRunner().invoke(app, ["risk", "run", "--model", "quake", "--gauges"])
     assert result.exit_code == 1 and "unknown model" in result.output
+
+
+async def test_coarser_and_finer_cells_resolve_to_run_cells(api, keys) -> None:
+    run = await finish(
+        api,
+        (await start(api, keys, {"model": "landslide", "rain": {"scenario": "typhoon_300mm_24h"}}))[
+            "id"
+        ],
+    )
+    levels = await levels_of(api, run["id"])
+    top = max(levels, key=lambda c: (levels[c], c))
+    parent = h3.cell_to_parent(top, 7)
+    inside = {c: lv for c, lv in levels.items() if h3.cell_to_parent(c, 7) == parent}
+    r = await api.get(f"/risk/cells/{parent}", params={"run": run["id"]})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["requested"] == parent and doc["cells"] == len(inside) > 1
+    assert doc["h3"] in inside and doc["level"] == max(inside.values())
+    child = h3.cell_to_center_child(top, 11)
+    doc = (await api.get(f"/risk/cells/{child}", params={"run": run["id"]})).json()
+    assert doc["h3"] == top and doc["requested"] == child and doc["level"] == levels[top]

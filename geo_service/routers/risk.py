@@ -18,6 +18,7 @@ from geo_service import risk_runs
 from geo_service.auth import Caller, require_role
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.errors import BadRequest, NotFound
+from tiles.risk import parent_bits
 
 router = APIRouter(prefix="/risk", tags=["risk"])
 
@@ -143,6 +144,40 @@ async def run_cells(
     return JSONResponse(doc, media_type="application/geo+json")
 
 
+async def _latest_done_run(pool: PoolDep) -> int | None:
+    return await pool.fetchval(
+        "SELECT id FROM risk_runs WHERE status = 'done' "
+        "ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1"
+    )
+
+
+async def _nearest_resolution_row(pool: PoolDep, run_id: int, cell: int) -> Any:
+    """The run's cell covering ``cell`` (a finer cell inside a run cell), or the highest-level
+    run cell inside it (a coarser cell, e.g. a hexagon of the rolled-up risk tiles)."""
+    run_res = await pool.fetchval("SELECT max(res) FROM risk_cells WHERE run_id = $1", run_id)
+    if run_res is None:
+        return None
+    cell_res = h3.get_resolution(format(cell, "x"))
+    cols = "run_id, h3, res, level, score, factors"
+    if cell_res > run_res:
+        parent = h3.str_to_int(h3.cell_to_parent(format(cell, "x"), run_res))
+        return await pool.fetchrow(
+            f"SELECT {cols} FROM risk_cells WHERE run_id = $1 AND h3 = $2",  # noqa: S608
+            run_id,
+            parent,
+        )
+    and_mask, or_bits = parent_bits(cell_res)
+    return await pool.fetchrow(
+        f"SELECT {cols}, count(*) OVER () AS cells FROM risk_cells "  # noqa: S608
+        "WHERE run_id = $1 AND (h3 & $2::bigint) | $3::bigint = $4 "
+        "ORDER BY level DESC, score DESC NULLS LAST, h3 LIMIT 1",
+        run_id,
+        and_mask,
+        or_bits,
+        cell,
+    )
+
+
 @router.get("/cells/{cell}", summary="Why a cell got its level (explanation)")
 async def cell_explanation(
     cell: str,
@@ -151,27 +186,36 @@ async def cell_explanation(
     run: int | None = Query(None, description="Run id (default: the latest finished run)"),
 ) -> dict[str, Any]:
     """Level, susceptibility class, rain class, the rule that fired, the top 3 static factors
-    with their contributions and the rain metrics of one H3 cell (hex or decimal index)."""
+    with their contributions and the rain metrics of one H3 cell (hex or decimal index).
+
+    A cell finer than the run's answers with the run cell containing it; a coarser one (a
+    rolled-up hexagon of the risk tiles) with its highest-level run cell (``requested`` and
+    ``cells`` tell which and how many).
+    """
     h3_int = _parse_h3(cell)
+    cols = "c.run_id, c.h3, c.res, c.level, c.score, c.factors"
     if run is None:
         row = await pool.fetchrow(
-            "SELECT c.run_id, c.h3, c.res, c.level, c.score, c.factors FROM risk_cells AS c "
+            f"SELECT {cols} FROM risk_cells AS c "  # noqa: S608
             "JOIN risk_runs AS r ON r.id = c.run_id WHERE c.h3 = $1 AND r.status = 'done' "
             "ORDER BY r.finished_at DESC NULLS LAST, r.id DESC LIMIT 1",
             h3_int,
         )
+        run_id = await _latest_done_run(pool) if row is None else None
     else:
         await _run_or_404(pool, run)
         row = await pool.fetchrow(
-            "SELECT run_id, h3, res, level, score, factors FROM risk_cells "
-            "WHERE run_id = $1 AND h3 = $2",
+            f"SELECT {cols} FROM risk_cells AS c WHERE c.run_id = $1 AND c.h3 = $2",  # noqa: S608
             run,
             h3_int,
         )
+        run_id = run
+    if row is None and run_id is not None:
+        row = await _nearest_resolution_row(pool, run_id, h3_int)
     if row is None:
         where = f"run {run}" if run is not None else "any finished run"
         raise NotFound(f"cell {format(h3_int, 'x')} is not in {where}", code="unknown_cell")
-    return {
+    out = {
         "h3": format(row["h3"], "x"),
         "run_id": row["run_id"],
         "res": row["res"],
@@ -180,3 +224,7 @@ async def cell_explanation(
         "score": None if row["score"] != row["score"] else row["score"],
         "explanation": row["factors"],
     }
+    if row["h3"] != h3_int:
+        out["requested"] = format(h3_int, "x")
+        out["cells"] = row["cells"] if "cells" in row else 1
+    return out
