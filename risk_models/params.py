@@ -202,10 +202,17 @@ def _convert(name: str, value: Any) -> Any:
             if isinstance(value, bool) or int(value) != value:
                 raise ValueError("an integer is needed")
             return int(value)
-        if name in ("threshold", "fs"):
+        if name == "threshold":
             if not isinstance(value, Mapping):
                 raise ValueError("an object is needed")
             return {str(k): v for k, v in value.items()}
+        if name == "fs":
+            if not isinstance(value, Mapping):
+                raise ValueError("an object is needed")
+            out_fs = {str(k): float(v) for k, v in value.items()}
+            if not all(math.isfinite(v) and v > 0 for v in out_fs.values()):
+                raise ValueError("fs values must be positive numbers")
+            return out_fs
         if name == "matrix":
             return tuple(tuple(int(v) for v in row) for row in value)
         if name in ("area_shares", "depth_thresholds_m"):

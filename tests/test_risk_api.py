@@ -217,6 +217,18 @@ async def test_rain_raster_runs_and_negative_rain_fails_clearly(api, keys, demo,
             {
                 "model": "landslide",
                 "rain": {"scenario": "light_rain"},
+                "params": {"fs": {"depth_m": "x"}},
+            },
+            "invalid_model_input",
+        ),
+        (
+            {"model": "flood", "rain": {"scenario": "light_rain"}, "params": {"matrix": [[9]]}},
+            "invalid_model_input",
+        ),
+        (
+            {
+                "model": "landslide",
+                "rain": {"scenario": "light_rain"},
                 "params": {"bbox": [10.0, 10.0, 10.5, 10.5]},
             },
             "empty_area",
@@ -238,6 +250,10 @@ async def test_roles_and_unknown_things(api, keys) -> None:
     assert (await api.get("/risk/runs", headers=viewer)).status_code == 200
     r = await api.get("/risk/runs/987654")
     assert r.status_code == 404 and r.json()["code"] == "unknown_run"
+    for path in ("/risk/runs/99999999999999999999999", "/risk/runs/0/cells"):
+        assert (await api.get(path)).status_code == 422
+    r = await api.get("/risk/cells/89411c0d3ffffff", params={"run": 10**30})
+    assert r.status_code == 422
     assert (await api.get("/risk/runs/987654/cells")).status_code == 404
     r = await api.get("/risk/cells/not-a-cell")
     assert r.status_code == 400 and r.json()["code"] == "invalid_h3"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import h3
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,9 @@ router = APIRouter(prefix="/risk", tags=["risk"])
 OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
 ViewerDep = Annotated[Caller, Depends(require_role("viewer"))]
 LEVEL_NAMES = ("none", "blue", "yellow", "orange", "red")
+#: Largest BIGINT: ids beyond it cannot exist (and would overflow the driver).
+MAX_ID = 2**63 - 1
+RunIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Risk run id")]
 MAX_CELLS = 1_000_000
 
 
@@ -92,13 +95,13 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", summary="One run: status, timings, parameters, inputs, summary")
-async def get_run(run_id: int, pool: PoolDep, caller: ViewerDep) -> dict[str, Any]:
+async def get_run(run_id: RunIdPath, pool: PoolDep, caller: ViewerDep) -> dict[str, Any]:
     return await _run_or_404(pool, run_id)
 
 
 @router.get("/runs/{run_id}/cells", summary="A run's H3 cells as GeoJSON hexagons")
 async def run_cells(
-    run_id: int,
+    run_id: RunIdPath,
     pool: PoolDep,
     caller: ViewerDep,
     level_min: int = Query(0, ge=0, le=4, description="Only cells at or above this level"),
@@ -183,7 +186,9 @@ async def cell_explanation(
     cell: str,
     pool: PoolDep,
     caller: ViewerDep,
-    run: int | None = Query(None, description="Run id (default: the latest finished run)"),
+    run: int | None = Query(
+        None, ge=1, le=MAX_ID, description="Run id (default: the latest finished run)"
+    ),
 ) -> dict[str, Any]:
     """Level, susceptibility class, rain class, the rule that fired, the top 3 static factors
     with their contributions and the rain metrics of one H3 cell (hex or decimal index).
