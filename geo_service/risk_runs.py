@@ -80,6 +80,11 @@ class _Job:
     scheduler: str | None = None
 
 
+def public(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs fit for the run record: server file paths stay out of the API."""
+    return {k: v for k, v in inputs.items() if not k.endswith("_path")}
+
+
 def _scenario_path(settings: Settings, name: str) -> Path:
     if not _SCENARIO_RE.match(name):
         raise ScenarioError(f"scenario name {name!r} is not valid")
@@ -175,7 +180,7 @@ async def start_run(
             "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
             model,
             spec.get("scenario"),
-            {**inputs, "actor": actor},
+            {**public(inputs), "actor": actor},
             stored_params,
         )
     job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
@@ -368,6 +373,7 @@ def _rain_source(job: _Job, loaded: dict[str, Any], static: pd.DataFrame) -> Rai
         )
         return pipeline.rain_for(src, static)
     src = raster_source(job.inputs["rain_raster_path"], int(job.rain["hours"]))
+    src.describe["raster"] = job.rain["raster"]  # the registered name, not a server path
     return pipeline.rain_for(src, static)
 
 
@@ -470,7 +476,7 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
                 job.run_id,
                 timings,
                 summary,
-                job.inputs,
+                public(job.inputs),
             )
             await _notify_if_needed(
                 conn,

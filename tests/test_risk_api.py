@@ -189,6 +189,8 @@ async def test_rain_raster_runs_and_negative_rain_fails_clearly(api, keys, demo,
     assert run["status"] == "done", run["error"]
     # 120 mm in 3 h everywhere: the CMA red rainstorm signal (≥ 100 mm in 3 h)
     assert run["summary"]["by_level"]["red"] == run["summary"]["cells"] > 0
+    assert run["inputs"]["rain_source"]["raster"] == "rain_wet"
+    assert "/" not in json.dumps(run["inputs"])  # no server paths in the run record
     body["rain"] = {"raster": "rain_bad"}
     bad = await finish(api, (await start(api, keys, body))["id"])
     assert bad["status"] == "failed"
