@@ -214,12 +214,18 @@ def susceptibility_cmd(
                 grid, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
                 map_windows=mapper,
             )  # fmt: skip
+        if (static["susceptibility_class"] < 0).any():
+            raise _fail(
+                f"none of the {len(sites)} inventory points falls in a cell of the DEM "
+                "(check --x-col/--y-col/--crs): nothing to fit"
+            )
         static["class"] = static["susceptibility_class"]
         write_table(static, out)
-    counts = static["susceptibility_class"].value_counts().sort_index()
+    per_class = np.bincount(static["susceptibility_class"].to_numpy(), minlength=4)
+    counts = dict(enumerate(per_class.tolist()))
     console.print(
         f"{len(static):,} cells at res {res}, {int((static['events'] > 0).sum())} with known "
-        f"sites; classes {dict(counts)} → {out}"
+        f"sites; cells per class {counts} → {out}"
     )
 
 

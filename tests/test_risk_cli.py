@@ -165,3 +165,15 @@ def test_unknown_model_fails_clearly(files, tmp_path) -> None:
 def test_validate_without_data_fails_clearly(tmp_path) -> None:
     code, out = invoke("validate", "--data", tmp_path / "nowhere")
     assert code == 1 and "no real-data folder" in out
+
+
+def test_inventory_off_the_dem_fails_clearly(files, tmp_path) -> None:
+    pd.DataFrame({"lon": [10.0, 10.1], "lat": [50.0, 50.1]}).to_csv(
+        tmp_path / "far.csv", index=False
+    )
+    code, out = invoke(
+        "susceptibility", "--dem", files["dem"], "--inventory", tmp_path / "far.csv",
+        "--out", tmp_path / "s.csv",
+    )  # fmt: skip
+    assert code == 1 and "nothing to fit" in " ".join(out.split())
+    assert not (tmp_path / "s.csv").exists()
