@@ -47,6 +47,9 @@ log = logging.getLogger("onemap.risk")
 
 #: Hazard-site kinds that are landslide events for the susceptibility fit.
 LANDSLIDE_KINDS = ["landslide", "collapse", "debris_flow"]
+#: A run still pending/running this long after it was created lost its process (a server
+#: restart mid-run); the next start_run marks it failed so nothing waits on it forever.
+ABANDONED_AFTER_H = 24
 #: Longest gauge window accepted (hours).
 MAX_GAUGE_HOURS = 240
 _SCENARIO_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -174,6 +177,12 @@ async def start_run(
             if rrow is None:
                 raise ModelInputError(f"no raster called {spec['raster']!r} is registered")
             inputs["rain_raster_path"] = rrow["path"]
+        await conn.execute(
+            "UPDATE risk_runs SET status = 'failed', finished_at = now(), error = "
+            "'abandoned: the process running it stopped' WHERE status IN ('pending', 'running') "
+            "AND created_at < now() - make_interval(hours => $1)",
+            ABANDONED_AFTER_H,
+        )
         stored_params = {**p.as_dict(), "dem": dem_name, "res": res}
         run_id = await conn.fetchval(
             "INSERT INTO risk_runs (model, status, scenario, inputs, params) "

@@ -331,3 +331,30 @@ async def test_coarser_and_finer_cells_resolve_to_run_cells(api, keys) -> None:
     child = h3.cell_to_center_child(top, 11)
     doc = (await api.get(f"/risk/cells/{child}", params={"run": run["id"]})).json()
     assert doc["h3"] == top and doc["requested"] == child and doc["level"] == levels[top]
+
+
+async def test_abandoned_runs_are_failed_by_the_next_start(api, keys, demo) -> None:
+    url, _ = demo
+    conn = await asyncpg.connect(url)
+    try:
+        stale = await conn.fetchval(
+            "INSERT INTO risk_runs (model, status, created_at) "
+            "VALUES ('flood', 'running', now() - interval '2 days') RETURNING id"
+        )
+        recent = await conn.fetchval(
+            "INSERT INTO risk_runs (model, status) VALUES ('flood', 'running') RETURNING id"
+        )
+        run = await start(api, keys, {"model": "rainstorm", "rain": {"scenario": "light_rain"}})
+        rows = {
+            r["id"]: r
+            for r in await conn.fetch(
+                "SELECT id, status, error FROM risk_runs WHERE id = ANY($1::bigint[])",
+                [stale, recent],
+            )
+        }
+        await conn.execute("DELETE FROM risk_runs WHERE id = $1", recent)
+    finally:
+        await conn.close()
+    assert rows[stale]["status"] == "failed" and "abandoned" in rows[stale]["error"]
+    assert rows[recent]["status"] == "running"  # may still be computing somewhere
+    assert (await finish(api, run["id"]))["status"] == "done"
