@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_service.risk_runs import RunNotFound as RiskRunNotFound
+from geo_service.risk_runs import TooManyRuns
 from layers import errors as layer_errors
 from layers.emergency import errors as emergency_errors
 from layers.events import InvalidEvent
@@ -68,6 +69,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     risk_errors.ModelInputError: (400, "invalid_model_input"),
     risk_errors.RiskModelError: (400, "risk_model_error"),
     RiskRunNotFound: (404, "unknown_run"),
+    TooManyRuns: (429, "too_many_runs"),
     emergency_errors.InvalidLevel: (400, "invalid_level"),
     emergency_errors.InvalidInput: (400, "invalid_input"),
     emergency_errors.InvalidReadings: (422, "invalid_readings"),

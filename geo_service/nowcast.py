@@ -33,6 +33,8 @@ async def start_nowcast(
     from geo_service import risk_runs
 
     rain = {"gauges": True, "hours": int(hours)}
+    async with pool.acquire() as conn:  # both runs or none
+        await risk_runs.check_capacity(conn, settings, n=len(MODELS))
     runs = []
     for model in MODELS:
         run_id = await risk_runs.start_run(

@@ -70,6 +70,31 @@ class RunNotFound(LookupError):
     """No risk run with this id."""
 
 
+class TooManyRuns(RuntimeError):
+    """More risk runs are pending or running than ``ONEMAP_RISK_MAX_ACTIVE_RUNS`` allows."""
+
+
+#: Advisory-lock key serialising the capacity check and the insert of a new run.
+_RUN_SLOT_LOCK = 0x6F6E656D6170  # "onemap"
+
+
+async def check_capacity(conn: asyncpg.Connection, settings: Settings, n: int = 1) -> None:
+    """Raise :class:`TooManyRuns` unless ``n`` more runs fit under the configured bound.
+
+    Each run takes a CPU core for seconds to minutes; without a bound a burst of requests
+    would starve every other request of the server.
+    """
+    active = await conn.fetchval(
+        "SELECT count(*) FROM risk_runs WHERE status IN ('pending', 'running')"
+    )
+    limit = settings.risk_max_active_runs
+    if int(active) + n > limit:
+        raise TooManyRuns(
+            f"{active} risk runs are pending or running (at most {limit} at a time); "
+            "try again when one has finished"
+        )
+
+
 @dataclass
 class _Job:
     run_id: int
@@ -184,14 +209,17 @@ async def start_run(
             ABANDONED_AFTER_H,
         )
         stored_params = {**p.as_dict(), "dem": dem_name, "res": res}
-        run_id = await conn.fetchval(
-            "INSERT INTO risk_runs (model, status, scenario, inputs, params) "
-            "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
-            model,
-            spec.get("scenario"),
-            {**public(inputs), "actor": actor},
-            stored_params,
-        )
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _RUN_SLOT_LOCK)
+            await check_capacity(conn, settings)
+            run_id = await conn.fetchval(
+                "INSERT INTO risk_runs (model, status, scenario, inputs, params) "
+                "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
+                model,
+                spec.get("scenario"),
+                {**public(inputs), "actor": actor},
+                stored_params,
+            )
     job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
     job.inputs = inputs
     job.scheduler = scheduler

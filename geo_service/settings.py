@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         64.0, ge=0, description="Bound of each worker's in-process tile cache, MB (0 = off)."
     )
 
+    # --- risk models -------------------------------------------------------------
+    risk_max_active_runs: int = Field(
+        4,
+        ge=1,
+        description="Risk runs that may be pending or running at once (more → 429).",
+    )
+
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(
         None,

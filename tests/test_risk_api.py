@@ -358,3 +358,34 @@ async def test_abandoned_runs_are_failed_by_the_next_start(api, keys, demo) -> N
     assert rows[stale]["status"] == "failed" and "abandoned" in rows[stale]["error"]
     assert rows[recent]["status"] == "running"  # may still be computing somewhere
     assert (await finish(api, run["id"]))["status"] == "done"
+
+
+async def test_active_runs_are_bounded(api, keys, demo) -> None:
+    """At ONEMAP_RISK_MAX_ACTIVE_RUNS pending/running runs, a new run or nowcast is a 429
+    and nothing is written; once they finish, runs start again."""
+    url, _ = demo
+    limit = Settings(database_url=url).risk_max_active_runs
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE risk_runs SET status = 'done' WHERE status IN ('pending', 'running')"
+        )
+        busy = [
+            await conn.fetchval(
+                "INSERT INTO risk_runs (model, status) VALUES ('flood', 'running') RETURNING id"
+            )
+            for _ in range(limit)
+        ]
+        before = await conn.fetchval("SELECT count(*) FROM risk_runs")
+        body = {"model": "rainstorm", "rain": {"scenario": "light_rain"}}
+        r = await api.post("/risk/runs", json=body, headers=op(keys))
+        assert r.status_code == 429 and r.json()["code"] == "too_many_runs", r.text
+        assert str(limit) in r.json()["detail"]
+        r = await api.post("/nowcast", json={}, headers=op(keys))
+        assert r.status_code == 429 and r.json()["code"] == "too_many_runs", r.text
+        assert await conn.fetchval("SELECT count(*) FROM risk_runs") == before
+        await conn.execute("UPDATE risk_runs SET status = 'done' WHERE id = ANY($1)", busy)
+    finally:
+        await conn.close()
+    run = await start(api, keys, body)
+    assert (await finish(api, run["id"]))["status"] == "done"
