@@ -112,6 +112,11 @@ class RasterRenderer:
     """Renders PNG tiles; remembers each COG's value range (by path and mtime)."""
 
     def __init__(self) -> None:
+        # rio_tiler's modules import each other in a cycle: a first import from several
+        # worker threads at once fails ("partially initialized module"), as a screen's
+        # first burst of parallel tile requests does.  Import it once, here, before any.
+        import rio_tiler.io  # noqa: F401
+
         self._ranges: dict[tuple[str, float], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
