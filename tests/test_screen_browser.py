@@ -127,8 +127,8 @@ def test_page_loads_clean_and_local(live: dict, page: Page) -> None:
     watch, ready_ms = open_screen(page, live["server"].base_url)
     wait_badge(page, "live")
     page.wait_for_function("document.getElementById('kpi-warnings').textContent !== '—'")
+    assert watch.bad_status == [] and watch.failed == []
     assert watch.console_errors() == []
-    assert watch.failed == [] and watch.bad_status == []
     assert watch.foreign_requests(HOST) == []
     urls = " ".join(watch.requests)
     for expected in ("/vendor/maplibre-gl/", "/styles/onemap.json", "/tiles/", "/raster/"):
