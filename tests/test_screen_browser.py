@@ -137,7 +137,7 @@ def test_page_loads_clean_and_local(live: dict, page: Page) -> None:
     assert page.inner_text("#topbar").count("一张图") == 1
     # Layer counts come from /stats/summary, one row per layer it reports.
     stats = httpx.get(live["server"].base_url + "/stats/summary").json()
-    assert page.locator("#layer-counts tr").count() == len(stats["layers"])
+    assert page.locator("#layer-counts .count").count() == len(stats["layers"])
     assert page.inner_text("#kpi-warnings") == str(stats["warnings"]["active"])
     screenshot(page, "screen-1920x1080-zh")
     record_metric("page_ready_ms_first_load", round(ready_ms))

@@ -89,16 +89,19 @@ export async function refreshStats(catalog) {
   setText('kpi-coverage', pct(s?.camera_coverage));
   const cams = s?.cameras;
   setText('cameras-text', cams ? `${num(cams.online)} / ${num((cams.online ?? 0) + (cams.offline ?? 0))}` : '—');
-  const tbody = document.createElement('tbody');
-  for (const [layer, count] of Object.entries(s?.layers ?? {})) {
-    const tr = tbody.insertRow();
-    tr.insertCell().textContent = catalog[layer]?.[`title_${LANG}`] ?? layer;
-    const n = tr.insertCell();
-    n.className = 'n';
+  const items = Object.entries(s?.layers ?? {}).map(([layer, count]) => {
+    const div = document.createElement('div');
+    div.className = 'count';
+    const name = document.createElement('span');
+    name.textContent = catalog[layer]?.[`title_${LANG}`] ?? layer;
+    const n = document.createElement('b');
     n.textContent = num(count);
-  }
-  if (!tbody.rows.length) tbody.insertRow().insertCell().textContent = '—';
-  document.getElementById('layer-counts').replaceChildren(tbody);
+    div.append(name, n);
+    return div;
+  });
+  const box = document.getElementById('layer-counts');
+  if (items.length) box.replaceChildren(...items);
+  else box.textContent = '—';
   await Promise.all([drawLevels(s?.warnings?.by_level), drawCameras(cams)]);
   return s;
 }
