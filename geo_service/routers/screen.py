@@ -90,7 +90,9 @@ def catalog_json(catalog: Catalog) -> str:
         }
         for layer in catalog.values()
     }
-    return json.dumps(doc, ensure_ascii=False).replace("</", "<\\/")
+    # "<" only occurs inside JSON strings, where \u003c means the same: no "</script>" or
+    # "<!--" can end or bend the element.
+    return json.dumps(doc, ensure_ascii=False).replace("<", "\\u003c")
 
 
 @router.get(

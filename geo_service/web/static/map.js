@@ -46,12 +46,11 @@ export class ScreenMap {
 
   /** Loads the style and creates the map; resolves when the map has loaded its style. */
   async start() {
-    const style = await getJSON('/styles/onemap.json');
+    const { style, tilejsons } = await this._boot();
     const vector = Object.entries(style.sources).filter(([, s]) => s.type === 'vector' && s.url);
-    const tilejsons = await Promise.all(vector.map(([, s]) => getJSON(s.url).catch(() => null)));
     let bounds = null;
-    vector.forEach(([id, s], i) => {
-      const tj = tilejsons[i];
+    vector.forEach(([id, s]) => {
+      const tj = tilejsons[id];
       if (!tj) return;
       style.sources[id] = inlineSource(s, tj);
       this.tileBase[id] = stripQuery(tj.tiles[0]);
@@ -90,6 +89,18 @@ export class ScreenMap {
     if (this._warningCodes) this.showWarnings(this._warningCodes);
     this._buildSwitcher();
     return map;
+  }
+
+  /** The style and its vector TileJSONs: those the page started fetching early, else now. */
+  async _boot() {
+    try {
+      if (window.onemapBoot) return await window.onemapBoot;
+    } catch { /* fetched again below */ }
+    const style = await getJSON('/styles/onemap.json');
+    const vector = Object.entries(style.sources).filter(([, s]) => s.type === 'vector' && s.url);
+    const pairs = await Promise.all(vector.map(async ([id, s]) => [id,
+      await getJSON(s.url).catch(() => null)]));
+    return { style, tilejsons: Object.fromEntries(pairs) };
   }
 
   /** A tile that fails marks the badge; the next tile that loads clears it. */

@@ -45,7 +45,12 @@ function soon(key, fn, delayMs = 0) {
       job.running = true;
       do {
         job.again = false;
-        try { await fn(); } catch (err) { state.errors.push(String(err)); }
+        try {
+          await fn();
+        } catch (err) {
+          state.errors.push(String(err));
+          if (state.errors.length > 50) state.errors.shift();
+        }
       } while (job.again);
       job.running = false;
       job.promise = null;
