@@ -30,6 +30,25 @@ function inlineSource(source, tilejson) {
   };
 }
 
+/** On a wall wider than 1920 CSS px (a 4K wall at device pixel ratio 1) labels, lines and
+ * symbols grow with the width like the panels do, so they read from the same distance. */
+function scaleForWall(style) {
+  const scale = window.innerWidth / 1920;
+  if (scale <= 1.2) return;
+  const usesZoom = (v) => JSON.stringify(v).includes('"zoom"');
+  const props = { layout: ['text-size'], paint: ['line-width', 'circle-radius',
+    'circle-stroke-width', 'text-halo-width'] };
+  for (const layer of style.layers) {
+    for (const [kind, names] of Object.entries(props)) {
+      for (const name of names) {
+        const value = layer[kind]?.[name];
+        if (value === undefined || usesZoom(value)) continue;
+        layer[kind][name] = typeof value === 'number' ? value * scale : ['*', scale, value];
+      }
+    }
+  }
+}
+
 export class ScreenMap {
   constructor(catalog) {
     this.catalog = catalog;
@@ -56,6 +75,7 @@ export class ScreenMap {
       this.tileBase[id] = stripQuery(tj.tiles[0]);
       if (id === 'onemap' && tj.bounds) bounds = tj.bounds;
     });
+    scaleForWall(style);
     const rem = REM();
     const options = {
       container: 'map',
