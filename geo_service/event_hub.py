@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from geo_service.pg_listen import listen_forever
 from layers.events import CHANNEL
 
 log = logging.getLogger("onemap.events")
@@ -143,41 +144,19 @@ class EventHub:
             self.publish(Event(int(r["id"]), r["type"], json.loads(r["payload"])))
 
     async def _run(self) -> None:
-        while not self.closing.is_set():
-            try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.debug("event listener cannot connect: %r", exc)
-                await asyncio.sleep(self.reconnect_s)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-            queue: asyncio.Queue[str] = asyncio.Queue()
-            try:
-                await conn.add_listener(
-                    CHANNEL, lambda _c, _pid, _ch, payload, q=queue: q.put_nowait(payload)
-                )
-                await self._catch_up(conn)
-                self.connected.set()
-                while not lost.is_set():
-                    getter = asyncio.ensure_future(queue.get())
-                    waiter = asyncio.ensure_future(lost.wait())
-                    done, pending = await asyncio.wait(
-                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for p in pending:
-                        p.cancel()
-                    if getter in done:
-                        await self._on_payload(conn, getter.result())
-                        while not queue.empty():
-                            await self._on_payload(conn, queue.get_nowait())
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("event listener lost its connection: %r", exc)
-            finally:
-                self.connected.clear()
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=1)
-            await asyncio.sleep(self.reconnect_s)
+        async def on_payloads(conn: asyncpg.Connection, burst: list[str]) -> None:
+            for payload in burst:
+                await self._on_payload(conn, payload)
+
+        await listen_forever(
+            self.dsn,
+            CHANNEL,
+            on_connect=self._catch_up,
+            on_payloads=on_payloads,
+            connected=self.connected,
+            reconnect_s=self.reconnect_s,
+            stopping=self.closing,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="onemap-event-listener")

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from geo_service.pg_listen import listen_forever
+
 log = logging.getLogger("onemap.layer_events")
 CHANNEL = "onemap_layers"
 
@@ -29,7 +31,6 @@ class LayerVersions:
         self.versions: dict[str, int] = {}
         self._listeners: list[Callable[[str, int], None]] = []
         self._task: asyncio.Task[None] | None = None
-        self._conn: asyncpg.Connection | None = None
         self.connected = asyncio.Event()
 
     def version(self, table: str) -> int:
@@ -53,43 +54,17 @@ class LayerVersions:
                     log.exception("layer change subscriber failed")
 
     async def _run(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.debug("layer listener cannot connect: %r", exc)
-                await asyncio.sleep(self.reconnect_s)
-                continue
-            self._conn = conn
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-            try:
-                queue: asyncio.Queue[str] = asyncio.Queue()
-                await conn.add_listener(
-                    CHANNEL, lambda _c, _pid, _ch, payload, q=queue: q.put_nowait(payload)
-                )
-                await self.refresh(conn)
-                self.connected.set()
-                while not lost.is_set():
-                    getter = asyncio.ensure_future(queue.get())
-                    waiter = asyncio.ensure_future(lost.wait())
-                    done, pending = await asyncio.wait(
-                        {getter, waiter}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for p in pending:
-                        p.cancel()
-                    if getter in done:
-                        while not queue.empty():  # coalesce a burst into one read
-                            queue.get_nowait()
-                        await self.refresh(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("layer listener lost its connection: %r", exc)
-            finally:
-                self.connected.clear()
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=1)
-                self._conn = None
-            await asyncio.sleep(self.reconnect_s)
+        async def on_payloads(conn: asyncpg.Connection, _burst: list[str]) -> None:
+            await self.refresh(conn)  # a burst of changes costs one read
+
+        await listen_forever(
+            self.dsn,
+            CHANNEL,
+            on_connect=self.refresh,
+            on_payloads=on_payloads,
+            connected=self.connected,
+            reconnect_s=self.reconnect_s,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="onemap-layer-listener")
