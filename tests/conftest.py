@@ -185,6 +185,31 @@ class LiveServer:
             self.proc.kill()
 
 
+@contextlib.contextmanager
+def demo_server(
+    admin_url: str,
+    template: str,
+    name: str,
+    data_dir: Path,
+    scale: float,
+    seed: int,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, LiveServer]]:
+    """A demo city (see :func:`demo_database`) behind ``onemap serve``: (database URL,
+    server); the server is stopped and the database dropped afterwards."""
+    with demo_database(admin_url, template, name, data_dir, scale, seed) as url:
+        base_env = {
+            "ONEMAP_DATABASE_URL": url,
+            "ONEMAP_DATA_DIR": str(data_dir),
+            "ONEMAP_LOG_LEVEL": "ERROR",
+        }
+        server = LiveServer({**base_env, **(env or {})}, free_port())
+        try:
+            yield url, server
+        finally:
+            server.stop()
+
+
 @pytest.fixture
 def live_server_factory() -> Iterator[type[LiveServer]]:
     started: list[LiveServer] = []

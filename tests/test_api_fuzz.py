@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveServer, demo_database, free_port
+from tests.conftest import demo_server
 
 #: Examples per operation: bounded so the whole run stays well under a minute.
 BUDGET = int(os.environ.get("ONEMAP_FUZZ_EXAMPLES", "25"))
@@ -19,14 +19,9 @@ def fuzz_server(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterat
     from layers.keys import create_key
 
     data_dir = tmp_path_factory.mktemp("fuzz-data")
-    with demo_database(pg_admin_url, template_db, "fuzz_module", data_dir, 0.2, 7) as url:
+    with demo_server(pg_admin_url, template_db, "fuzz_module", data_dir, 0.2, 7) as (url, server):
         key, _ = create_key(url, "fuzz-operator", "operator")
-        env = {"ONEMAP_DATABASE_URL": url, "ONEMAP_LOG_LEVEL": "ERROR"}
-        server = LiveServer({**env, "ONEMAP_DATA_DIR": str(data_dir)}, free_port())
-        try:
-            yield server.base_url, key
-        finally:
-            server.stop()
+        yield server.base_url, key
 
 
 def test_openapi_fuzz(fuzz_server: tuple[str, str], tmp_path) -> None:

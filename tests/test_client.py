@@ -21,26 +21,18 @@ from geo_service.client import (
     ServerError,
 )
 from layers.keys import create_key
-from tests.conftest import LiveServer, demo_database, free_port
+from tests.conftest import demo_server, free_port
 
 
 @pytest.fixture(scope="module")
 def demo(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(database URL, server base URL) of a small demo city served by ``onemap serve``."""
     data_dir = tmp_path_factory.mktemp("client-data")
-    with demo_database(pg_admin_url, template_db, "client_module", data_dir, 0.2, 11) as url:
-        server = LiveServer(
-            {
-                "ONEMAP_DATABASE_URL": url,
-                "ONEMAP_DATA_DIR": str(data_dir),
-                "ONEMAP_LOG_LEVEL": "ERROR",
-            },
-            free_port(),
-        )
-        try:
-            yield url, server.base_url
-        finally:
-            server.stop()
+    with demo_server(pg_admin_url, template_db, "client_module", data_dir, 0.2, 11) as (
+        url,
+        server,
+    ):
+        yield url, server.base_url
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import shapely
 
 from geo_service.client import AuthError, BadRequestError, NotFoundError, OneMap
 from layers.keys import create_key
-from tests.conftest import LiveServer, demo_database, free_port
+from tests.conftest import demo_server
 from tests.test_client import external_references
 
 SCENARIO = "typhoon_300mm_24h"
@@ -24,22 +24,14 @@ SCENARIO = "typhoon_300mm_24h"
 def live(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[dict]:
     """A demo city behind ``onemap serve``, an operator key, and one finished landslide run."""
     data_dir = tmp_path_factory.mktemp("client-risk-data")
-    with demo_database(pg_admin_url, template_db, "client_risk_module", data_dir, 0.2, 3) as url:
+    with demo_server(pg_admin_url, template_db, "client_risk_module", data_dir, 0.2, 3) as (
+        url,
+        server,
+    ):
         key, _ = create_key(url, "应急值班", "operator")
-        server = LiveServer(
-            {
-                "ONEMAP_DATABASE_URL": url,
-                "ONEMAP_DATA_DIR": str(data_dir),
-                "ONEMAP_LOG_LEVEL": "ERROR",
-            },
-            free_port(),
-        )
-        try:
-            with OneMap(server.base_url, api_key=key, progress=False) as om:
-                run = om.risk_run("landslide", scenario=SCENARIO, timeout_s=300)
-                yield {"db": url, "url": server.base_url, "key": key, "run": run}
-        finally:
-            server.stop()
+        with OneMap(server.base_url, api_key=key, progress=False) as om:
+            run = om.risk_run("landslide", scenario=SCENARIO, timeout_s=300)
+            yield {"db": url, "url": server.base_url, "key": key, "run": run}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from layers.keys import create_key
-from tests.conftest import REPO, LiveServer, demo_database, free_port
+from tests.conftest import REPO, demo_server
 from tests.test_client import external_references
 
 NOTEBOOKS = REPO / "notebooks"
@@ -83,20 +83,12 @@ def outputs(nb: nbformat.NotebookNode, mime: str) -> list[str]:
 def notebook_server(pg_admin_url: str, template_db: str, tmp_path_factory) -> Iterator[dict]:
     """A live server on a small demo city, and an operator key for it."""
     data_dir = tmp_path_factory.mktemp("notebook-data")
-    with demo_database(pg_admin_url, template_db, "notebooks_module", data_dir, 0.2, 5) as url:
+    with demo_server(pg_admin_url, template_db, "notebooks_module", data_dir, 0.2, 5) as (
+        url,
+        server,
+    ):
         key, _ = create_key(url, "notebooks", "operator")
-        server = LiveServer(
-            {
-                "ONEMAP_DATABASE_URL": url,
-                "ONEMAP_DATA_DIR": str(data_dir),
-                "ONEMAP_LOG_LEVEL": "ERROR",
-            },
-            free_port(),
-        )
-        try:
-            yield {"url": server.base_url, "key": key}
-        finally:
-            server.stop()
+        yield {"url": server.base_url, "key": key}
 
 
 @pytest.mark.parametrize("name", SERVER_NOTEBOOKS)
