@@ -56,13 +56,20 @@ class Gazetteer:
     def __init__(self) -> None:
         self.names: dict[str, list[Entry]] = {}
         self.max_len = 2
+        #: Longest name starting with each two-character prefix: the matcher tries only
+        #: those lengths, and skips a position at once when no name starts there.
+        self.longest: dict[str, int] = {}
+
+    def _index(self, name: str) -> None:
+        self.max_len = max(self.max_len, len(name))
+        self.longest[name[:2]] = max(self.longest.get(name[:2], 0), len(name))
 
     def add(self, entry: Entry) -> None:
         """Register ``entry`` under its name (duplicates are ignored)."""
         lst = self.names.setdefault(entry.name, [])
         if entry not in lst:
             lst.append(entry)
-            self.max_len = max(self.max_len, len(entry.name))
+            self._index(entry.name)
 
     def add_alias(self, alias: str, entry: Entry) -> None:
         if len(alias) < 2:
@@ -72,7 +79,7 @@ class Gazetteer:
         lst = self.names.setdefault(alias, [])
         if e not in lst:
             lst.append(e)
-            self.max_len = max(self.max_len, len(alias))
+            self._index(alias)
 
     def lookup(self, text: str) -> list[Entry]:
         return self.names.get(text, [])
@@ -81,6 +88,7 @@ class Gazetteer:
         g = Gazetteer()
         g.names = {k: list(v) for k, v in self.names.items()}
         g.max_len = self.max_len
+        g.longest = dict(self.longest)
         return g
 
     def add_local(self, rows: list[tuple[str | None, ...]]) -> None:

@@ -135,7 +135,7 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer) -> int:
     while pos < n:
         found: list[Entry] = []
         length = 0
-        for length in range(min(g.max_len, n - pos), 1, -1):
+        for length in range(min(g.longest.get(s[pos : pos + 2], 0), n - pos), 1, -1):
             cands = g.names.get(s[pos : pos + length])
             if not cands:
                 continue
