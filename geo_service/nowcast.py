@@ -38,7 +38,7 @@ async def start_nowcast(
     runs = []
     for model in MODELS:
         run_id = await risk_runs.start_run(
-            pool, settings, model=model, rain=rain, res=res, params=params, actor=actor.name
+            pool, settings, model=model, rain=rain, res=res, params=params, actor=actor
         )
         runs.append({"id": run_id, "model": model})
     async with pool.acquire() as conn:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from geo_service import __version__
 from geo_service.settings import REPO_ROOT, Settings
+from layers.emergency.db import Actor, audit
 from risk_models import pipeline
 from risk_models.errors import EmptyAreaError, ModelInputError, RiskModelError, ScenarioError
 from risk_models.params import PipelineParams, check_model, check_res
@@ -161,7 +162,7 @@ async def start_run(
     rain: dict[str, Any],
     res: int = 9,
     params: dict[str, Any] | None = None,
-    actor: str = "system",
+    actor: Actor | str = "system",
     scheduler: str | None = None,
 ) -> int:
     """Create a ``risk_runs`` row and run the pipeline in the background; return its id.
@@ -173,6 +174,7 @@ async def start_run(
     """
     check_model(model)
     check_res(res)
+    who = actor if isinstance(actor, Actor) else Actor(actor, "admin")
     if scheduler is not None and scheduler != "local" and not scheduler.startswith("tcp://"):
         raise ModelInputError("scheduler must be 'local' or tcp://host:port")
     raw_params = dict(params or {})
@@ -217,9 +219,11 @@ async def start_run(
                 "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
                 model,
                 spec.get("scenario"),
-                {**public(inputs), "actor": actor},
+                {**public(inputs), "actor": who.name},
                 stored_params,
             )
+            detail = {"model": model, "rain": spec, "res": res}
+            await audit(conn, who, "risk_run.start", str(run_id), detail)
     job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
     job.inputs = inputs
     job.scheduler = scheduler

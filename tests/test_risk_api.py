@@ -389,3 +389,22 @@ async def test_active_runs_are_bounded(api, keys, demo) -> None:
         await conn.close()
     run = await start(api, keys, body)
     assert (await finish(api, run["id"]))["status"] == "done"
+
+
+async def test_run_starts_are_audited(api, keys, demo) -> None:
+    url, _ = demo
+    run = await start(api, keys, {"model": "rainstorm", "rain": {"scenario": "light_rain"}})
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT actor, role, detail, client_addr FROM audit_log "
+            "WHERE action = 'risk_run.start' AND target = $1",
+            str(run["id"]),
+        )
+    finally:
+        await conn.close()
+    assert row is not None, "the run start was not written to audit_log"
+    assert row["actor"] == "值班员" and row["role"] == "operator"
+    assert json.loads(row["detail"])["model"] == "rainstorm"
+    assert row["client_addr"]
+    assert (await finish(api, run["id"]))["status"] == "done"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import h3
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,7 @@ from geo_service import risk_runs
 from geo_service.auth import Caller, require_role
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.errors import BadRequest, NotFound
+from geo_service.routers.emergency_common import actor_of
 from tiles.risk import parent_bits
 
 router = APIRouter(prefix="/risk", tags=["risk"])
@@ -68,7 +69,7 @@ async def _run_or_404(pool: PoolDep, run_id: int) -> dict[str, Any]:
 
 @router.post("/runs", status_code=202, summary="Start a risk model run (background)")
 async def create_run(
-    body: RunRequest, pool: PoolDep, settings: SettingsDep, caller: OperatorDep
+    request: Request, body: RunRequest, pool: PoolDep, settings: SettingsDep, caller: OperatorDep
 ) -> JSONResponse:
     """Checks the input at once (400 with a reason) and answers 202 with the pending run;
     poll ``GET /risk/runs/{id}`` until ``status`` is ``done`` or ``failed``."""
@@ -79,7 +80,7 @@ async def create_run(
         rain=body.rain,
         res=body.res,
         params=body.params,
-        actor=caller.name,
+        actor=actor_of(request, caller),
     )
     run = await _run_or_404(pool, run_id)
     return JSONResponse(run, status_code=202, headers={"Location": f"/risk/runs/{run_id}"})
