@@ -91,3 +91,9 @@ def require_role(needed: Role):  # noqa: ANN201 - a FastAPI dependency factory
         return caller
 
     return check
+
+
+#: Callers allowed to write (readings, incidents, warnings, risk runs): operator or admin.
+OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
+#: Callers with at least the viewer role.
+ViewerDep = Annotated[Caller, Depends(require_role("viewer"))]

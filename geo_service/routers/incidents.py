@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.auth import Caller, RoleDep, require_role
+from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.errors import BadRequest
 from geo_service.features.params import parse_float
@@ -23,8 +22,6 @@ from layers.emergency.incidents import (
 )
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
-
-OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
 
 
 class PointIn(BaseModel):

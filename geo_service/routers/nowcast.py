@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.auth import Caller, require_role
+from geo_service.auth import OperatorDep
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.nowcast import DEFAULT_HOURS, start_nowcast
 from geo_service.routers.emergency_common import actor_of
 
 router = APIRouter(tags=["nowcast"])
-
-OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
 
 
 class NowcastIn(BaseModel):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import h3
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from geo_service import risk_runs
-from geo_service.auth import Caller, require_role
+from geo_service.auth import OperatorDep, ViewerDep
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.errors import BadRequest, NotFound
 from geo_service.routers.emergency_common import actor_of
@@ -23,8 +23,6 @@ from tiles.risk import parent_bits
 
 router = APIRouter(prefix="/risk", tags=["risk"])
 
-OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
-ViewerDep = Annotated[Caller, Depends(require_role("viewer"))]
 LEVEL_NAMES = ("none", "blue", "yellow", "orange", "red")
 #: Largest BIGINT: ids beyond it cannot exist (and would overflow the driver).
 MAX_ID = 2**63 - 1

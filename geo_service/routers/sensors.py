@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.auth import Caller, require_role
+from geo_service.auth import OperatorDep
 from geo_service.deps import PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.routers.emergency_common import GEOJSON_200, actor_of, geojson
@@ -17,8 +16,6 @@ from layers.emergency.errors import InvalidReadings
 from layers.emergency.readings import MAX_BATCH, Reading, ingest_readings, sensors_status
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
-
-OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
 
 
 class ReadingIn(BaseModel):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.auth import Caller, RoleDep, require_role
+from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.emergency_common import GEOJSON_200, GEOJSON_201, actor_of, geojson
 from geo_service.routers.exports import addresses_csv
@@ -22,8 +22,6 @@ from layers.emergency import warnings as wmod
 from layers.emergency.exposure import mask_exposure
 
 router = APIRouter(prefix="/warnings", tags=["warnings"])
-
-OperatorDep = Annotated[Caller, Depends(require_role("operator"))]
 
 
 class WarningIn(BaseModel):
