@@ -135,6 +135,36 @@ async def test_collections_from_catalog(seeded: httpx.AsyncClient) -> None:
     await err(seeded, "/collections/nope/queryables", 404)
 
 
+async def test_collection_extent_follows_writes(seeded: httpx.AsyncClient, db_url: str) -> None:
+    """Extents are memoised per layer version: a new venue far east widens the extent of the
+    next documents within 2 s, and /collections agrees with /collections/{id}."""
+    import asyncio
+    import time
+
+    app = seeded._transport.app  # type: ignore[attr-defined]
+    await asyncio.wait_for(app.state.layer_versions.connected.wait(), 5)
+    before = (await seeded.get("/collections/venues")).json()["extent"]["spatial"]["bbox"][0]
+    assert (await seeded.get("/collections")).status_code == 200  # both documents memoised
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO venues (code, name, category, geom) "
+            "VALUES ('FAR', 'far', 'shop', ST_SetSRID(ST_MakePoint(110.5, 23.0), 4326))"
+        )
+    deadline = time.monotonic() + 2.0
+    while True:
+        doc = (await seeded.get("/collections/venues")).json()
+        after = doc["extent"]["spatial"]["bbox"][0]
+        if after != before:
+            break
+        assert time.monotonic() < deadline, "the extent did not follow the write within 2 s"
+        await asyncio.sleep(0.05)
+    assert after[2] == pytest.approx(110.5) and after[3] == pytest.approx(23.0)
+    assert after[0] == pytest.approx(before[0])
+    listed = (await seeded.get("/collections")).json()["collections"]
+    venues = next(c for c in listed if c["id"] == "venues")
+    assert venues["extent"]["spatial"]["bbox"][0] == after
+
+
 async def test_queryables_masks_sensitive(client: httpx.AsyncClient) -> None:
     q = (await client.get("/collections/venues/queryables")).json()
     assert q["properties"]["category"]["enum"][0] == "shop"

@@ -11,6 +11,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -67,6 +68,34 @@ def readable_layer(catalog: Catalog, collection_id: str, role: str) -> Layer:
     return layer
 
 
+async def layer_extents(
+    request: Request, pool: asyncpg.Pool, layers: list[Layer]
+) -> dict[str, dict[str, Any]]:
+    """Extents of ``layers``, memoised per worker by layer version (an extent only changes
+    when its layer's rows do; the version moves then, through LISTEN/NOTIFY)."""
+    lv = getattr(request.app.state, "layer_versions", None)
+    if lv is None or not lv.connected.is_set():
+        async with pool.acquire() as conn:
+            return await docs.extents(conn, layers)
+    state = request.app.state
+    memo: dict[tuple[str, int], dict[str, Any] | None] | None
+    memo = getattr(state, "collection_extents", None)
+    if memo is None:
+        memo = state.collection_extents = {}
+    # Keys are taken before the query: a write during it leaves the result under the old key.
+    keys = {lyr.id: (lyr.id, lv.version(lyr.table)) for lyr in layers}
+    missing = [lyr for lyr in layers if keys[lyr.id] not in memo]
+    if missing:
+        async with pool.acquire() as conn:
+            found = await docs.extents(conn, missing)
+        if len(memo) > 1024:
+            memo.clear()
+        for lyr in missing:
+            memo[keys[lyr.id]] = found.get(lyr.id)
+    out = {lyr.id: memo.get(keys[lyr.id]) for lyr in layers}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def json_format(f: str | None) -> None:
     if f not in (None, "", "json", "geojson"):
         raise BadRequest(f"unsupported format f={f!r}; use json", code="invalid_format")
@@ -97,8 +126,7 @@ async def collections(
     json_format(f)
     base = base_url(request)
     layers = list(catalog.readable_by(role))
-    async with pool.acquire() as conn:
-        ext = await docs.extents(conn, layers)
+    ext = await layer_extents(request, pool, layers)
     return JSONResponse(
         {
             "links": [docs.link(f"{base}/collections", "self", docs.JSON, "Collections")],
@@ -118,8 +146,7 @@ async def collection(
 ) -> JSONResponse:
     json_format(f)
     layer = readable_layer(catalog, collection_id, role)
-    async with pool.acquire() as conn:
-        ext = await docs.extents(conn, [layer])
+    ext = await layer_extents(request, pool, [layer])
     return JSONResponse(docs.collection(base_url(request), layer, ext.get(layer.id)))
 
 
