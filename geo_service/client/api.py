@@ -63,16 +63,9 @@ def _geometry_json(geometry: Any) -> dict[str, Any]:
 
 
 class OneMap(EmergencyMixin):
-    """Client of one OneMap server.
-
-    Args:
-        base_url: the server, e.g. ``http://127.0.0.1:8000`` (default: ``$ONEMAP_URL`` or that).
-        api_key: sent as ``Authorization: Bearer``; without one the server's anonymous role
-            applies (sensitive fields omitted; no issuing of warnings or runs).
-        timeout_s: timeout of each HTTP request, seconds.
-        concurrency: pages fetched at the same time by :meth:`read`.
-        progress: show progress bars on long reads (``None``: only when more than one page).
-    """
+    """Client of one OneMap server; the arguments are those of
+    :class:`~geo_service.client.base.ClientBase` (``base_url``, ``api_key``, ``timeout_s``,
+    ``concurrency``, ``progress``)."""
 
     # ------------------------------------------------------------------ layers
     def collections(self) -> pd.DataFrame:
