@@ -3,9 +3,9 @@
 Events are rows of ``events`` announced on ``onemap_events`` (see :mod:`layers.events`);
 PostgreSQL delivers each notification to every listening worker, so every worker's clients
 get every event.  A notification without an ``id`` (sent with a bare ``pg_notify``) is
-passed on without one, except ``run_finished``: a trigger on ``risk_runs`` already stores
-that one.  If the connection drops, it is re-opened and the events stored meanwhile are
-replayed from the table.  Slow clients whose queue fills are dropped (their browser
+passed on without one (finished risk runs are stored by a trigger on ``risk_runs``, so they
+always have one).  If the connection drops, it is re-opened and the events stored meanwhile
+are replayed from the table.  Slow clients whose queue fills are dropped (their browser
 reconnects with ``Last-Event-ID`` and resumes from the table).
 """
 
@@ -32,8 +32,6 @@ log = logging.getLogger("onemap.events")
 QUEUE_SIZE = 2000
 #: Most events replayed to a client resuming with Last-Event-ID.
 REPLAY_LIMIT = 5000
-#: Bare notifications of these types are ignored: a trigger stores them with an id.
-STORED_BY_TRIGGER = frozenset({"run_finished"})
 
 
 @dataclass(frozen=True)
@@ -118,9 +116,8 @@ class EventHub:
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             return
         if "id" not in msg:
-            if msg["type"] not in STORED_BY_TRIGGER:
-                bare = {k: v for k, v in msg.items() if k != "type"}
-                self.publish(Event(None, msg["type"], bare))
+            bare = {k: v for k, v in msg.items() if k != "type"}
+            self.publish(Event(None, msg["type"], bare))
             return
         data: Any = msg.get("payload")
         if data is None:  # too large for a notification: read it

@@ -463,14 +463,6 @@ def summarise(cells: pd.DataFrame) -> dict[str, Any]:
 # --- the background task ------------------------------------------------------------------
 
 
-async def _notify_if_needed(conn: asyncpg.Connection, payload: dict[str, Any]) -> None:
-    """``pg_notify('onemap_events', …)`` unless the database announces finished runs itself
-    (the ``onemap_run_finished`` trigger records them as events)."""
-    has_trigger = await conn.fetchval("SELECT to_regprocedure('onemap_run_finished()') IS NOT NULL")
-    if not has_trigger:
-        await conn.execute("SELECT pg_notify('onemap_events', $1)", json.dumps(payload))
-
-
 async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
     t0 = time.perf_counter()
     timings: dict[str, Any] = {}
@@ -519,15 +511,6 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
                 summary,
                 public(job.inputs),
             )
-            await _notify_if_needed(
-                conn,
-                {
-                    "type": "run_finished",
-                    "run_id": job.run_id,
-                    "model": job.model,
-                    "status": "done",
-                },
-            )
         log.info("risk run done", extra={"run_id": job.run_id, "timings": timings})
     except Exception as exc:  # every failure ends as a failed run with its reason
         if isinstance(exc, RiskModelError | ModelInputError):
@@ -544,13 +527,4 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
                     job.run_id,
                     reason,
                     timings,
-                )
-                await _notify_if_needed(
-                    conn,
-                    {
-                        "type": "run_finished",
-                        "run_id": job.run_id,
-                        "model": job.model,
-                        "status": "failed",
-                    },
                 )
