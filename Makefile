@@ -75,8 +75,8 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check geo_service layers tiles risk_models tests bench
-	$(BIN)/ruff format --check geo_service layers tiles risk_models tests bench
+	$(BIN)/ruff check geo_service layers emergency tiles risk_models tests bench
+	$(BIN)/ruff format --check geo_service layers emergency tiles risk_models tests bench
 	$(BIN)/mypy
 
 bench: setup

@@ -111,7 +111,7 @@ async def _parts_s(url: str, code: str) -> dict[str, float]:
     database (where the time of an issue goes)."""
     import asyncpg
 
-    from layers.emergency import exposure as ex
+    from emergency import exposure as ex
 
     conn = await asyncpg.connect(url, server_settings={"jit": "off"})
     try:

@@ -11,9 +11,9 @@ from collections import OrderedDict
 import asyncpg
 from fastapi import FastAPI
 
+from emergency.warnings import expire_due
 from geo_service.event_hub import EventHub
 from geo_service.settings import Settings
-from layers.emergency.warnings import expire_due
 
 log = logging.getLogger("onemap.emergency")
 

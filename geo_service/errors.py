@@ -17,10 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo_service.risk_runs import RunNotFound as RiskRunNotFound
-from geo_service.risk_runs import TooManyRuns
+from emergency import errors as emergency_errors
 from layers import errors as layer_errors
-from layers.emergency import errors as emergency_errors
 from layers.events import InvalidEvent
 from risk_models import errors as risk_errors
 from tiles import errors as tile_errors
@@ -68,12 +66,12 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     risk_errors.RasterError: (400, "invalid_raster"),
     risk_errors.ModelInputError: (400, "invalid_model_input"),
     risk_errors.RiskModelError: (400, "risk_model_error"),
-    RiskRunNotFound: (404, "unknown_run"),
-    TooManyRuns: (429, "too_many_runs"),
     emergency_errors.InvalidLevel: (400, "invalid_level"),
     emergency_errors.InvalidInput: (400, "invalid_input"),
     emergency_errors.InvalidReadings: (422, "invalid_readings"),
     emergency_errors.RunNotFound: (404, "unknown_run"),
+    emergency_errors.CellNotFound: (404, "unknown_cell"),
+    emergency_errors.TooManyRuns: (429, "too_many_runs"),
     emergency_errors.RunNotReady: (409, "run_not_ready"),
     emergency_errors.NothingToWarn: (409, "nothing_to_warn"),
     emergency_errors.WarningNotFound: (404, "unknown_warning"),

@@ -209,6 +209,8 @@ HAZARD_KINDS = ("landslide", "collapse", "debris_flow", "subsidence", "waterlogg
 HAZARD_LEVELS = ("small", "medium", "large", "huge")
 SENSOR_KINDS = ("rain_gauge", "water_level")
 WARNING_LEVELS = ("blue", "yellow", "orange", "red")
+#: ``risk_cells.level`` 0–4 by name: no risk, then the four warning levels.
+LEVEL_NAMES = ("none", *WARNING_LEVELS)
 ADMIN_LEVELS = ("district", "street", "community")
 #: OpenStreetMap admin_level in China (6 county/district, 8 township/sub-district,
 #: 10 village/community) and the Chinese words, as accepted on import.

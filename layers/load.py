@@ -21,7 +21,7 @@ import shapely
 from psycopg import sql
 from shapely.validation import explain_validity
 
-from layers.audit import record
+from layers.audit import Actor, record
 from layers.catalog import CATALOG, Catalog, Layer
 from layers.errors import ImportFailed
 from layers.schema import FOREIGN_KEYS
@@ -317,7 +317,7 @@ def replace_layers(
     progress: Progress | None = None,
     catalog: Catalog = CATALOG,
     action: str = "layer.replace",
-    actor: str | None = None,
+    actor: Actor | None = None,
 ) -> list[LoadResult]:
     """Validate and swap several layers (and optionally sensor readings) in ONE transaction.
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from layers.catalog import LEVEL_NAMES
 from risk_models.errors import ModelInputError
 
-LEVEL_NAMES = ("none", "blue", "yellow", "orange", "red")
 SUSCEPTIBILITY_NAMES = ("low", "moderate", "high", "very_high")
 
 #: Warning level for (susceptibility class row 0..3) × (rainfall class column 0..3).

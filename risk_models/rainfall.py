@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from layers.catalog import LEVEL_NAMES
 from risk_models.errors import ModelInputError, ScenarioError
 
 #: Rolling windows (hours) reported for every hyetograph.
@@ -32,7 +33,7 @@ CMA_RAINSTORM_RULES: tuple[tuple[int, int, float], ...] = (
     (2, 6, 50.0),
     (1, 12, 50.0),
 )
-CMA_SIGNAL_NAMES = ("none", "blue", "yellow", "orange", "red")
+CMA_SIGNAL_NAMES = LEVEL_NAMES
 _TOL_MM = 1e-6
 
 

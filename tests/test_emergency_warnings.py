@@ -310,7 +310,7 @@ async def test_expiry(client, world, keys, db_url):
     # The sweeper writes it down, with an audit row and an event.
     import asyncpg
 
-    from layers.emergency.warnings import expire_due
+    from emergency.warnings import expire_due
 
     conn = await asyncpg.connect(db_url)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PATHS = ["geo_service", "layers", "tiles", "risk_models", "tests", "bench"]
+PATHS = ["geo_service", "layers", "emergency", "tiles", "risk_models", "tests", "bench"]
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:

@@ -17,9 +17,9 @@ import pytest
 from geo_service.app import create_app
 from geo_service.settings import Settings
 from layers.catalog import CATALOG
+from layers.h3cells import parent_int
 from tests.conftest import demo_database
 from tiles.mvt import MAX_TILE_BYTES
-from tiles.risk import parent_int
 from tiles.tms import tiles_in_bbox
 
 DB_NAME = "tiles_vector_module"

@@ -13,11 +13,7 @@ At low zoom the display resolution is the finest one whose hexagons are still at
 :data:`MIN_HEX_PX` screen pixels wide, and each displayed hexagon carries the *maximum*
 level (and score) of the cells under it, so a district-wide tile stays small.
 
-Examples:
-    >>> import h3
-    >>> cell = h3.latlng_to_cell(22.5, 113.4, 9)
-    >>> parent_int(h3.str_to_int(cell), 7) == h3.str_to_int(h3.cell_to_parent(cell, 7))
-    True
+Parents are computed as in :mod:`layers.h3cells`.
 """
 
 from __future__ import annotations
@@ -28,6 +24,7 @@ import h3
 import numpy as np
 import shapely
 
+from layers.h3cells import parent_bits
 from tiles.mvt import BUFFER, EXTENT, RISK_LAYER
 from tiles.tms import Tile
 
@@ -75,19 +72,6 @@ FIELDS = {
     "run_id": "Number",
     "res": "Number",
 }
-
-
-def parent_bits(res: int) -> tuple[int, int]:
-    """``(and_mask, or_bits)`` with ``parent = (h & and_mask) | or_bits`` at ``res`` (int64)."""
-    unused = (1 << (3 * (15 - res))) - 1
-    and_mask = ~((15 << 52) | unused)  # negative: a two's-complement int64 mask
-    return and_mask, (res << 52) | unused
-
-
-def parent_int(h: int, res: int) -> int:
-    """The parent of the H3 index ``h`` (an int) at resolution ``res`` (pure bit operations)."""
-    and_mask, or_bits = parent_bits(res)
-    return (h & and_mask) | or_bits
 
 
 def display_res(tile: Tile, run_res: int, min_px: float = MIN_HEX_PX) -> int:

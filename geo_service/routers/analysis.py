@@ -8,14 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from emergency import warnings as wmod
+from emergency.areas import Area
+from emergency.coverage import TARGET_SHARE, camera_coverage
+from emergency.exposure import compute_exposure, mask_exposure
+from emergency.levels import LEVEL_NAME, parse_level
 from geo_service.auth import RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.exports import addresses_csv
-from layers.emergency import warnings as wmod
-from layers.emergency.areas import Area
-from layers.emergency.coverage import TARGET_SHARE, camera_coverage
-from layers.emergency.exposure import compute_exposure, mask_exposure
-from layers.emergency.levels import LEVEL_NAME, parse_level
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from geo_service.auth import Caller
-from layers.emergency.db import Actor
+from layers.audit import Actor
 
 GEOJSON = "application/geo+json"
 #: OpenAPI ``responses`` of a route answering GeoJSON (with ``response_class=Response``).

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 from fastapi.responses import StreamingResponse
 
-from layers.emergency.exposure import ADDRESS_CSV_COLUMNS, iter_addresses
+from emergency.exposure import ADDRESS_CSV_COLUMNS, iter_addresses
 
 
 def addresses_csv(pool: asyncpg.Pool, area_wkb: bytes, filename: str) -> StreamingResponse:

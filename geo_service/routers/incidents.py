@@ -8,18 +8,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.auth import OperatorDep, RoleDep
-from geo_service.deps import PoolDep
-from geo_service.errors import BadRequest
-from geo_service.features.params import parse_float
-from geo_service.routers.emergency_common import GEOJSON, GEOJSON_200, actor_of, geojson
-from layers.emergency.incidents import (
+from emergency.incidents import (
     NewIncident,
     list_incidents,
     mask_incident,
     report_incident,
     set_status,
 )
+from geo_service.auth import OperatorDep, RoleDep
+from geo_service.deps import PoolDep
+from geo_service.errors import BadRequest
+from geo_service.features.params import parse_float
+from geo_service.routers.emergency_common import GEOJSON, GEOJSON_200, actor_of, geojson
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 

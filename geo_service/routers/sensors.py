@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency.errors import InvalidReadings
+from emergency.readings import MAX_BATCH, Reading, ingest_readings, sensors_status
 from geo_service.auth import OperatorDep
 from geo_service.deps import PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.routers.emergency_common import GEOJSON_200, actor_of, geojson
-from layers.emergency.errors import InvalidReadings
-from layers.emergency.readings import MAX_BATCH, Reading, ingest_readings, sensors_status
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
 

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from emergency.stats import grid_stats, summary
 from geo_service.auth import RoleDep
 from geo_service.deps import PoolDep
 from layers.catalog import CATALOG
-from layers.emergency.stats import grid_stats, summary
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency import warnings as wmod
+from emergency.exposure import mask_exposure
 from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.emergency_common import GEOJSON_200, GEOJSON_201, actor_of, geojson
 from geo_service.routers.exports import addresses_csv
-from layers.emergency import warnings as wmod
-from layers.emergency.exposure import mask_exposure
 
 router = APIRouter(prefix="/warnings", tags=["warnings"])
 

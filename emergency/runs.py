@@ -32,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import h3
 import numpy as np
 import pandas as pd
 
-from geo_service import __version__
-from geo_service.settings import REPO_ROOT, Settings
-from layers.emergency.db import Actor, audit
+from emergency.errors import CellNotFound, RunNotFound, TooManyRuns
+from emergency.settings import CODE_VERSION, REPO_ROOT, RunSettings
+from layers.audit import Actor, record_async
+from layers.catalog import LEVEL_NAMES
+from layers.h3cells import parent_bits
 from risk_models import pipeline
 from risk_models.errors import EmptyAreaError, ModelInputError, RiskModelError, ScenarioError
 from risk_models.params import PipelineParams, check_model, check_res
@@ -67,19 +70,11 @@ RUN_COLUMNS = (
 )
 
 
-class RunNotFound(LookupError):
-    """No risk run with this id."""
-
-
-class TooManyRuns(RuntimeError):
-    """More risk runs are pending or running than ``ONEMAP_RISK_MAX_ACTIVE_RUNS`` allows."""
-
-
 #: Advisory-lock key serialising the capacity check and the insert of a new run.
 _RUN_SLOT_LOCK = 0x6F6E656D6170  # "onemap"
 
 
-async def check_capacity(conn: asyncpg.Connection, settings: Settings, n: int = 1) -> None:
+async def check_capacity(conn: asyncpg.Connection, settings: RunSettings, n: int = 1) -> None:
     """Raise :class:`TooManyRuns` unless ``n`` more runs fit under the configured bound.
 
     Each run takes a CPU core for seconds to minutes; without a bound a burst of requests
@@ -114,7 +109,7 @@ def public(inputs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in inputs.items() if not k.endswith("_path")}
 
 
-def _scenario_path(settings: Settings, name: str) -> Path:
+def _scenario_path(settings: RunSettings, name: str) -> Path:
     if not _SCENARIO_RE.match(name):
         raise ScenarioError(f"scenario name {name!r} is not valid")
     for base in (Path(settings.data_dir) / "scenarios", REPO_ROOT / "data" / "scenarios"):
@@ -156,7 +151,7 @@ async def _raster_row(conn: asyncpg.Connection, name: str) -> asyncpg.Record | N
 
 async def start_run(
     pool: asyncpg.Pool,
-    settings: Settings,
+    settings: RunSettings,
     *,
     model: str,
     rain: dict[str, Any],
@@ -183,7 +178,7 @@ async def start_run(
         raise ModelInputError("params.dem must be a registered raster name")
     p = PipelineParams.from_dict(raw_params)
     spec = check_rain_spec(rain)
-    inputs: dict[str, Any] = {"rain": spec, "dem": dem_name, "code_version": __version__}
+    inputs: dict[str, Any] = {"rain": spec, "dem": dem_name, "code_version": CODE_VERSION}
     if scheduler is not None:
         inputs["scheduler"] = scheduler
     if "scenario" in spec:
@@ -223,7 +218,7 @@ async def start_run(
                 stored_params,
             )
             detail = {"model": model, "rain": spec, "res": res}
-            await audit(conn, who, "risk_run.start", str(run_id), detail)
+            await record_async(conn, who, "risk_run.start", str(run_id), detail)
     job = _Job(int(run_id), model, res, spec, p, Path(dem_row["path"]), Path(settings.data_dir))
     job.inputs = inputs
     job.scheduler = scheduler
@@ -451,10 +446,9 @@ def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, 
 def summarise(cells: pd.DataFrame) -> dict[str, Any]:
     """Cells per level name, the highest level and CMA signal, for the run record."""
     counts = np.bincount(cells["level"].to_numpy().astype("int64"), minlength=5)
-    names = ("none", "blue", "yellow", "orange", "red")
     return {
         "cells": int(len(cells)),
-        "by_level": {n: int(c) for n, c in zip(names, counts, strict=True)},
+        "by_level": {n: int(c) for n, c in zip(LEVEL_NAMES, counts, strict=True)},
         "max_level": int(cells["level"].max()) if len(cells) else 0,
         "max_cma_signal": int(cells["cma_signal"].max()) if len(cells) else 0,
     }
@@ -528,3 +522,137 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
                     reason,
                     timings,
                 )
+
+
+# --- reading a run's cells ----------------------------------------------------------------
+
+#: Most cells one read returns.
+MAX_CELLS = 1_000_000
+
+
+def _score(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+async def run_cells(
+    pool: asyncpg.Pool, run_id: int, level_min: int = 0, limit: int = MAX_CELLS
+) -> dict[str, Any]:
+    """A run's cells at or above ``level_min`` as a GeoJSON FeatureCollection of hexagons
+    (EPSG:4326; ``id``/``h3`` = H3 index in hex), highest levels first."""
+    run = await get_run(pool, run_id)
+    rows = await pool.fetch(
+        "SELECT h3, res, level, score FROM risk_cells WHERE run_id = $1 AND level >= $2 "
+        "ORDER BY level DESC, h3 LIMIT $3",
+        run_id,
+        int(level_min),
+        int(limit),
+    )
+    features = []
+    for r in rows:
+        cell = format(r["h3"], "x")
+        ring = [[lng, lat] for lat, lng in h3.cell_to_boundary(cell)]
+        ring.append(ring[0])
+        features.append(
+            {
+                "type": "Feature",
+                "id": cell,
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "h3": cell,
+                    "res": r["res"],
+                    "level": r["level"],
+                    "level_name": LEVEL_NAMES[r["level"]],
+                    "score": _score(r["score"]),
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "run_id": run_id,
+        "model": run["model"],
+        "status": run["status"],
+        "numberReturned": len(features),
+        "features": features,
+    }
+
+
+async def _latest_done_run(pool: asyncpg.Pool) -> int | None:
+    return await pool.fetchval(
+        "SELECT id FROM risk_runs WHERE status = 'done' "
+        "ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1"
+    )
+
+
+_CELL_COLS = "c.run_id, c.h3, c.res, c.level, c.score, c.factors"
+
+
+async def _nearest_resolution_row(pool: asyncpg.Pool, run_id: int, cell: int) -> Any:
+    """The run's cell covering ``cell`` (a finer cell inside a run cell), or the highest-level
+    run cell inside it (a coarser cell, e.g. a hexagon of the rolled-up risk tiles)."""
+    run_res = await pool.fetchval("SELECT max(res) FROM risk_cells WHERE run_id = $1", run_id)
+    if run_res is None:
+        return None
+    cell_res = h3.get_resolution(format(cell, "x"))
+    if cell_res > run_res:
+        parent = h3.str_to_int(h3.cell_to_parent(format(cell, "x"), run_res))
+        return await pool.fetchrow(
+            f"SELECT {_CELL_COLS} FROM risk_cells AS c WHERE c.run_id = $1 AND c.h3 = $2",  # noqa: S608
+            run_id,
+            parent,
+        )
+    and_mask, or_bits = parent_bits(cell_res)
+    return await pool.fetchrow(
+        f"SELECT {_CELL_COLS}, count(*) OVER () AS cells FROM risk_cells AS c "  # noqa: S608
+        "WHERE c.run_id = $1 AND (c.h3 & $2::bigint) | $3::bigint = $4 "
+        "ORDER BY c.level DESC, c.score DESC NULLS LAST, c.h3 LIMIT 1",
+        run_id,
+        and_mask,
+        or_bits,
+        cell,
+    )
+
+
+async def explain_cell(pool: asyncpg.Pool, cell: int, run: int | None = None) -> dict[str, Any]:
+    """Why an H3 cell (BIGINT) got its level in ``run`` (default: the latest finished run
+    holding it): level, classes, the rule that fired, top factors, rain metrics.
+
+    A cell finer than the run's answers with the run cell containing it; a coarser one with
+    its highest-level run cell (``requested`` and ``cells`` tell which and how many).
+
+    Raises:
+        RunNotFound: ``run`` does not exist.  CellNotFound: the cell is in no such run.
+    """
+    if run is None:
+        row = await pool.fetchrow(
+            f"SELECT {_CELL_COLS} FROM risk_cells AS c "  # noqa: S608
+            "JOIN risk_runs AS r ON r.id = c.run_id WHERE c.h3 = $1 AND r.status = 'done' "
+            "ORDER BY r.finished_at DESC NULLS LAST, r.id DESC LIMIT 1",
+            cell,
+        )
+        run_id = await _latest_done_run(pool) if row is None else None
+    else:
+        await get_run(pool, run)
+        row = await pool.fetchrow(
+            f"SELECT {_CELL_COLS} FROM risk_cells AS c WHERE c.run_id = $1 AND c.h3 = $2",  # noqa: S608
+            run,
+            cell,
+        )
+        run_id = run
+    if row is None and run_id is not None:
+        row = await _nearest_resolution_row(pool, run_id, cell)
+    if row is None:
+        where = f"run {run}" if run is not None else "any finished run"
+        raise CellNotFound(f"cell {format(cell, 'x')} is not in {where}")
+    out = {
+        "h3": format(row["h3"], "x"),
+        "run_id": row["run_id"],
+        "res": row["res"],
+        "level": row["level"],
+        "level_name": LEVEL_NAMES[row["level"]],
+        "score": _score(row["score"]),
+        "explanation": row["factors"],
+    }
+    if row["h3"] != cell:
+        out["requested"] = format(cell, "x")
+        out["cells"] = row["cells"] if "cells" in row else 1
+    return out

@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from layers.emergency.db import Actor, audit
-from layers.emergency.errors import InvalidInput, InvalidReadings
+from emergency.errors import InvalidInput, InvalidReadings
+from layers.audit import Actor, record_async
 from layers.events import record_event
 
 #: Readings stamped further than this into the future are refused (clock skew allowance).
@@ -140,7 +140,7 @@ async def ingest_readings(
         if changed:
             latest = max(r[1] for r in rows)
             detail = {**result.as_dict(), "sensor_codes": codes[:50]}
-            await audit(conn, actor, "readings.ingest", None, detail)
+            await record_async(conn, actor, "readings.ingest", None, detail)
             await record_event(
                 conn,
                 "readings_received",

@@ -16,9 +16,8 @@ from typing import Any
 
 import asyncpg
 
-from layers.emergency import areas as areas_mod
-from layers.emergency.db import SYSTEM, Actor, audit, dumps, loads
-from layers.emergency.errors import (
+from emergency import areas as areas_mod
+from emergency.errors import (
     InvalidInput,
     NothingToWarn,
     RunNotFound,
@@ -26,8 +25,10 @@ from layers.emergency.errors import (
     WarningNotActive,
     WarningNotFound,
 )
-from layers.emergency.exposure import compute_exposure
-from layers.emergency.levels import LEVEL_NAME, parse_level
+from emergency.exposure import compute_exposure
+from emergency.jsonb import dumps, loads
+from emergency.levels import LEVEL_NAME, parse_level
+from layers.audit import SYSTEM, Actor, record_async
 from layers.events import record_event
 
 HAZARDS = ("landslide", "flood", "rainstorm")
@@ -203,7 +204,7 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
             ],
         )
         summary = exposure["summary"]
-        await audit(
+        await record_async(
             conn,
             actor,
             "warning.issue",
@@ -269,7 +270,7 @@ async def lift_warning(
         await conn.execute(
             "UPDATE warnings SET status = 'lifted', lifted_at = now() WHERE id = $1", row["id"]
         )
-        await audit(conn, actor, "warning.lift", code, {"reason": reason})
+        await record_async(conn, actor, "warning.lift", code, {"reason": reason})
         await record_event(
             conn,
             "warning_lifted",
@@ -287,7 +288,7 @@ async def expire_due(conn: asyncpg.Connection, actor: Actor = SYSTEM) -> list[st
             "WHERE status = 'active' AND valid_to <= now() RETURNING code, level, hazard"
         )
         for r in rows:
-            await audit(conn, actor, "warning.expire", r["code"], {})
+            await record_async(conn, actor, "warning.expire", r["code"], {})
             await record_event(
                 conn,
                 "warning_expired",

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from emergency.jsonb import loads
 from layers.catalog import CATALOG, role_allows
-from layers.emergency.db import loads
 
 #: Most items of each list kept in an exposure document (the CSV export has every address).
 LIST_LIMIT = 1000

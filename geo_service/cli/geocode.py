@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
+
+from geo_service.cli.console import progress
 
 
 def geocode_command(
@@ -24,7 +25,7 @@ def geocode_command(
     index = build_index(rows, admin)
     with src.open(encoding="utf-8-sig", newline="") as f:
         total = sum(1 for _ in csv.reader(f)) - 1
-    with Progress() as bar:
+    with progress() as bar:
         task = bar.add_task("geocoding", total=max(total, 0))
         n = geocode_csv(index, src, column, dst, lambda k: bar.advance(task, k))
     typer.echo(f"{n} addresses geocoded → {dst}")

@@ -1,7 +1,7 @@
 """Nowcast: run both risk models (landslide, flood) on the latest rain-gauge readings.
 
 Used by ``onemap nowcast`` (once, or every N minutes) and ``POST /nowcast``.  The runs go
-through :mod:`geo_service.risk_runs` with ``rain={"gauges": true, "hours": H}``: hourly
+through :mod:`emergency.runs` with ``rain={"gauges": true, "hours": H}``: hourly
 rain of every gauge over the H hours before the newest reading, interpolated to the cells.
 """
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from geo_service.settings import Settings
-from layers.emergency.db import Actor, audit
+from emergency import runs as risk_runs
+from emergency.settings import RunSettings
+from layers.audit import Actor, record_async
 
 #: The models a nowcast runs.
 MODELS = ("landslide", "flood")
@@ -21,7 +22,7 @@ DEFAULT_HOURS = 24
 
 async def start_nowcast(
     pool: asyncpg.Pool,
-    settings: Settings,
+    settings: RunSettings,
     actor: Actor,
     *,
     hours: int = DEFAULT_HOURS,
@@ -30,8 +31,6 @@ async def start_nowcast(
 ) -> list[dict[str, Any]]:
     """Start one run per model; returns ``[{"id", "model"}]`` at once (runs go on in the
     background of this process).  Bad input raises the risk runner's errors."""
-    from geo_service import risk_runs
-
     rain = {"gauges": True, "hours": int(hours)}
     async with pool.acquire() as conn:  # both runs or none
         await risk_runs.check_capacity(conn, settings, n=len(MODELS))
@@ -42,7 +41,9 @@ async def start_nowcast(
         )
         runs.append({"id": run_id, "model": model})
     async with pool.acquire() as conn:
-        await audit(conn, actor, "nowcast.start", None, {"runs": runs, "rain": rain, "res": res})
+        await record_async(
+            conn, actor, "nowcast.start", None, {"runs": runs, "rain": rain, "res": res}
+        )
     return runs
 
 
@@ -50,6 +51,4 @@ async def wait_nowcast(
     pool: asyncpg.Pool, runs: list[dict[str, Any]], timeout_s: float
 ) -> list[dict[str, Any]]:
     """The runs once each is done or failed (TimeoutError after ``timeout_s`` each)."""
-    from geo_service import risk_runs
-
     return [await risk_runs.wait_run(pool, r["id"], timeout_s) for r in runs]

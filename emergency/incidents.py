@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
+from emergency.errors import IncidentNotFound, InvalidInput
+from layers.audit import Actor, record_async
 from layers.catalog import CATALOG, role_allows
-from layers.emergency.db import Actor, audit
-from layers.emergency.errors import IncidentNotFound, InvalidInput
 from layers.events import record_event
 
 STATUSES = ("open", "in_progress", "closed")
@@ -98,7 +98,7 @@ async def report_incident(
             "lon": inc.lon,
             "lat": inc.lat,
         }
-        await audit(conn, actor, "incident.report", code, public)
+        await record_async(conn, actor, "incident.report", code, public)
         await record_event(conn, "incident_reported", public)
     return (await list_incidents(conn, code=code))["features"][0]
 
@@ -112,7 +112,7 @@ async def set_status(conn: asyncpg.Connection, code: str, status: str, actor: Ac
         if old is None:
             raise IncidentNotFound(f"no incident {code!r}")
         await conn.execute("UPDATE incidents SET status = $2 WHERE code = $1", code, status)
-        await audit(conn, actor, "incident.status", code, {"from": old, "to": status})
+        await record_async(conn, actor, "incident.status", code, {"from": old, "to": status})
 
 
 LIST_SQL = """

@@ -35,8 +35,16 @@ class InvalidReadings(EmergencyError):
         )
 
 
-class RunNotFound(EmergencyError):
+class RunNotFound(EmergencyError, LookupError):
     """A risk run id that does not exist (404)."""
+
+
+class CellNotFound(EmergencyError, LookupError):
+    """An H3 cell that is not in the run asked for (404)."""
+
+
+class TooManyRuns(EmergencyError):
+    """More risk runs are pending or running than ``ONEMAP_RISK_MAX_ACTIVE_RUNS`` allows (429)."""
 
 
 class RunNotReady(EmergencyError):

@@ -23,17 +23,16 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
+from geo_service.cli.console import console, fail, progress
 from risk_models.errors import RiskModelError
 
 risk_app = typer.Typer(
     help="Risk models on files: terrain, susceptibility, nowcast, validation.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
 
 SchedulerOpt = Annotated[
     str | None,
@@ -44,21 +43,6 @@ ParamsOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(1)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 def _params(text: str | None) -> Any:
     from risk_models.params import PipelineParams
 
@@ -67,9 +51,9 @@ def _params(text: str | None) -> Any:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        raise _fail(f"--params is not JSON: {exc}") from None
+        raise fail(f"--params is not JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise _fail("--params must be a JSON object")
+        raise fail("--params must be a JSON object")
     return PipelineParams.from_dict(raw)
 
 
@@ -92,9 +76,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except RiskModelError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (OSError, ValueError, KeyError) as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}") from None
+        raise fail(f"{type(exc).__name__}: {exc}") from None
 
 
 @risk_app.command("terrain")
@@ -203,9 +187,9 @@ def susceptibility_cmd(
             road_lines = list(gpd.read_file(roads).to_crs(4326).geometry)
         with console.status(f"reading {dem}"):
             grid = load_dem(dem, p.bbox)
-        with _maybe_client(scheduler) as client, _progress() as progress:
+        with _maybe_client(scheduler) as client, progress() as bar:
             if client is None:
-                mapper = _bar_map(progress, "H3 cells by raster band")
+                mapper = _bar_map(bar, "H3 cells by raster band")
             else:
                 from risk_models.dask_runner import client_map
 
@@ -215,7 +199,7 @@ def susceptibility_cmd(
                 map_windows=mapper,
             )  # fmt: skip
         if (static["susceptibility_class"] < 0).any():
-            raise _fail(
+            raise fail(
                 f"none of the {len(sites)} inventory points falls in a cell of the DEM "
                 "(check --x-col/--y-col/--crs): nothing to fit"
             )
@@ -312,7 +296,7 @@ def run_cmd(
 
     kinds = [k for k, v in (("scenario", scenario), ("gauges", gauges), ("raster", raster)) if v]
     if len(kinds) != 1:
-        raise _fail("give exactly one of --scenario NAME, --gauges or --raster NAME")
+        raise fail("give exactly one of --scenario NAME, --gauges or --raster NAME")
     rain: dict[str, Any] = {"scenario": scenario} if scenario else {"hours": hours}
     if gauges:
         rain["gauges"] = True
@@ -321,14 +305,14 @@ def run_cmd(
     try:
         raw = json.loads(params) if params else {}
     except ValueError as exc:
-        raise _fail(f"--params is not JSON: {exc}") from None
+        raise fail(f"--params is not JSON: {exc}") from None
     with (
         _errors(),
         console.status(f"{model} run" + (f" on Dask ({scheduler})" if scheduler else "")),
     ):
         run = asyncio.run(_run_in_db(get_settings(), model, rain, res, raw, scheduler, timeout_s))
     if run["status"] != "done":
-        raise _fail(f"run {run['id']} failed: {run['error']}")
+        raise fail(f"run {run['id']} failed: {run['error']}")
     levels = ", ".join(f"{k} {v:,}" for k, v in run["summary"]["by_level"].items())
     console.print(f"run {run['id']} done in {run['timings']['total_s']:.1f} s: {levels}")
     typer.echo(run["id"])
@@ -343,8 +327,8 @@ async def _run_in_db(
     scheduler: str | None,
     timeout_s: float,
 ) -> dict[str, Any]:
+    from emergency.runs import start_run, wait_run
     from geo_service.db import create_pool
-    from geo_service.risk_runs import start_run, wait_run
 
     pool = await create_pool(settings)
     try:
@@ -373,12 +357,12 @@ def validate_cmd(
         os.environ.get("ONEMAP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")
     )
     if not (folder / "MANIFEST.md").exists():
-        raise _fail(f"no real-data folder at {folder} (use --data)")
+        raise fail(f"no real-data folder at {folder} (use --data)")
     with _errors(), console.status("validating (Ecuador, Hong Kong, Guilin, synthetic)"):
         table = validation_table(folder)
     out = Table("check", "value", "goal", "pass", title="Risk model validation")
     for r in table.itertuples(index=False):
         out.add_row(str(r.check), f"{r.value:.4g}", str(r.goal), "yes" if r[3] else "NO")
-    Console().print(out)
+    console.print(out)
     if not table["pass"].all():
         raise typer.Exit(1)

@@ -9,14 +9,12 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from geo_service.cli.console import console
 from geo_service.settings import get_settings
-from layers.audit import cli_actor
-from layers.emergency.db import Actor
+from layers.audit import Actor
 
-console = Console(stderr=True)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -49,15 +47,13 @@ def _table(runs: list[dict[str, Any]]) -> Table:
 
 
 async def _once(hours: int, res: int, timeout_s: float) -> bool:
+    from emergency.nowcast import start_nowcast, wait_nowcast
     from geo_service.db import create_pool
-    from geo_service.nowcast import start_nowcast, wait_nowcast
 
     settings = get_settings()
     pool = await create_pool(settings)
     try:
-        runs = await start_nowcast(
-            pool, settings, Actor(cli_actor(), "admin"), hours=hours, res=res
-        )
+        runs = await start_nowcast(pool, settings, Actor.cli(), hours=hours, res=res)
         console.print("started runs " + ", ".join(f"{r['model']} #{r['id']}" for r in runs))
         done = await wait_nowcast(pool, runs, timeout_s)
     finally:

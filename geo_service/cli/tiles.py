@@ -6,15 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from geo_service.cli.console import console, fail, progress
 from geo_service.settings import get_settings
 from layers.errors import UnknownLayer
 from tiles.errors import TilesError
 
 tiles_app = typer.Typer(help="Vector tiles: export pyramids to PMTiles.", no_args_is_help=True)
-console = Console(stderr=True)
 
 
 def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
@@ -49,13 +47,7 @@ def export(
 
     settings = get_settings()
     box = _parse_bbox(bbox)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
+    with progress(remaining=True) as bar:
         task = bar.add_task(f"tiles {layers} z{minzoom}–{maxzoom}", total=None)
         try:
             result = export_pmtiles(
@@ -70,8 +62,7 @@ def export(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         except (TilesError, UnknownLayer) as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
     console.print(
         f"wrote {result.path}: {result.tiles_written} tiles "
         f"({result.tiles_addressed} addressed), {result.bytes_written / 1e6:.1f} MB"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from layers.catalog import WARNING_LEVELS
-from layers.emergency.errors import InvalidLevel
+from emergency.errors import InvalidLevel
+from layers.catalog import LEVEL_NAMES, WARNING_LEVELS
 
 #: Warning level name → ``risk_cells.level`` (0 = no risk, 1 blue … 4 red).
 LEVEL_NUMBER: dict[str, int] = {name: i + 1 for i, name in enumerate(WARNING_LEVELS)}
-LEVEL_NAME: dict[int, str] = {n: name for name, n in LEVEL_NUMBER.items()}
+LEVEL_NAME: dict[int, str] = dict(enumerate(LEVEL_NAMES))
 
 
 def parse_level(value: object) -> int:
@@ -18,7 +18,7 @@ def parse_level(value: object) -> int:
     """
     if isinstance(value, str) and value.strip().lower() in LEVEL_NUMBER:
         return LEVEL_NUMBER[value.strip().lower()]
-    if isinstance(value, int) and not isinstance(value, bool) and value in LEVEL_NAME:
+    if isinstance(value, int) and not isinstance(value, bool) and value in LEVEL_NUMBER.values():
         return value
     if isinstance(value, str) and value.strip() in {"1", "2", "3", "4"}:
         return int(value.strip())

@@ -8,10 +8,10 @@ from typing import Any
 import asyncpg
 from psycopg import sql
 
+from emergency.coverage import camera_coverage
+from emergency.errors import GridNotFound
+from emergency.warnings import STATUS_SQL
 from layers.catalog import CATALOG, WARNING_LEVELS, role_allows
-from layers.emergency.coverage import camera_coverage
-from layers.emergency.errors import GridNotFound
-from layers.emergency.warnings import STATUS_SQL
 
 #: "Today" for incident counts is the calendar day of the command centre (China, UTC+8).
 LOCAL_TZ = "Asia/Shanghai"
