@@ -12,11 +12,12 @@ STAMP := $(VENV)/.onemap-installed
 NPM_STAMP := node_modules/.onemap-installed
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-.PHONY: setup system-packages python-env web-assets run stop test lint bench clean help
+.PHONY: setup system-packages python-env web-assets run stop test test-fast lint bench clean help
 
 help:
 	@echo "make run    set up, start PostGIS, migrate, load the demo city, serve on http://$(HOST):$(PORT)"
 	@echo "make test   set up, then the whole test suite against a real PostGIS"
+	@echo "make test-fast  the unit tests alone (no database, no browser)"
 	@echo "make lint   ruff + mypy"
 	@echo "make bench  side-by-side benchmarks"
 	@echo "make stop   stop the project's PostGIS cluster"
@@ -73,6 +74,10 @@ stop: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Unit tests only: no PostGIS, no browser, no server.
+test-fast: python-env
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check geo_service layers emergency tiles risk_models tests bench

@@ -460,7 +460,7 @@ class BenchContext:
         if self.external_url:
             url = self.external_url
         else:
-            from tests.conftest import destroy_cluster, throwaway_cluster
+            from tests.support.pg import destroy_cluster, throwaway_cluster
 
             cluster = throwaway_cluster("onemap-bench-", tcp=True)
             self._stack.callback(destroy_cluster, cluster)
@@ -523,7 +523,7 @@ class BenchContext:
         return [(float(x), float(y)) for x, y in rows]
 
     def _free_port(self) -> int:
-        from tests.conftest import free_port
+        from tests.support.pg import free_port
 
         return free_port()
 

@@ -1,17 +1,10 @@
 """Shared fixtures: a throw-away PostGIS cluster per test session, a migrated template
-database, and a fresh database per test (or ``ONEMAP_TEST_DATABASE_URL``)."""
+database, and a fresh database per test (or ``ONEMAP_TEST_DATABASE_URL``). Helpers live in
+``tests/support``."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,45 +17,15 @@ from psycopg import sql
 from geo_service.app import create_app
 from geo_service.settings import Settings
 from layers.migrate import upgrade
-from layers.pgcluster import LocalCluster, ensure_database, replace_database
-
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def make_tempdir(prefix: str) -> Path:
-    """A short temp dir the ``postgres`` user can use (socket paths must stay short)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-    os.chmod(path, 0o755)
-    return path
-
-
-def throwaway_cluster(prefix: str = "onemap-t-", tcp: bool = False) -> LocalCluster:
-    """A new, started, fsync-off cluster (unix socket only unless ``tcp``)."""
-    root = make_tempdir(prefix)
-    cluster = LocalCluster(
-        root / "data",
-        port=free_port(),
-        host="127.0.0.1" if tcp else None,
-        socket_dir=root / "s",
-        fsync=False,
-    )
-    cluster.start()
-    return cluster
-
-
-def destroy_cluster(cluster: LocalCluster) -> None:
-    cluster.destroy()
-    shutil.rmtree(cluster.pgdata.parent, ignore_errors=True)
+from layers.pgcluster import ensure_database, replace_database
+from tests.support.pg import (
+    destroy_cluster,
+    drop_database,
+    free_port,
+    shared_data_dir,
+    throwaway_cluster,
+)
+from tests.support.servers import LiveServer
 
 
 @pytest.fixture(scope="session")
@@ -83,45 +46,11 @@ def pg_admin_url() -> Iterator[str]:
 def template_db(pg_admin_url: str) -> str:
     """A database with PostGIS and the OneMap schema, used as the template of each test's."""
     name = f"onemap_tpl_{os.getpid()}"
-    _drop(pg_admin_url, name)
+    drop_database(pg_admin_url, name)
     ensure_database(pg_admin_url, name, postgis=True)
     upgrade(replace_database(pg_admin_url, name))
     yield name
-    _drop(pg_admin_url, name)
-
-
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-@contextlib.contextmanager
-def demo_database(
-    admin_url: str, template: str, name: str, data_dir: Path, scale: float | None, seed: int
-) -> Iterator[str]:
-    """A database ``name`` cloned from the template and filled with a demo city; dropped after.
-
-    For module-scoped fixtures that share one (read-mostly) demo city across tests;
-    ``scale=None`` leaves it empty.
-    """
-    from layers.seed import load_demo
-
-    _drop(admin_url, name)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    url = replace_database(admin_url, name)
-    try:
-        if scale is not None:
-            load_demo(url, data_dir, scale=scale, seed=seed)
-        yield url
-    finally:
-        _drop(admin_url, name)
+    drop_database(pg_admin_url, name)
 
 
 @pytest.fixture
@@ -135,7 +64,7 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
             )
         )
     yield replace_database(pg_admin_url, name)
-    _drop(pg_admin_url, name)
+    drop_database(pg_admin_url, name)
 
 
 @pytest.fixture
@@ -153,63 +82,6 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield c
 
 
-class LiveServer:
-    """``onemap serve`` in a real process on a free port."""
-
-    def __init__(self, env: dict[str, str], port: int):
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [str(BIN / "onemap"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                httpx.get(self.base_url + "/openapi.json", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("server did not start in 30 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-@contextlib.contextmanager
-def demo_server(
-    admin_url: str,
-    template: str,
-    name: str,
-    data_dir: Path,
-    scale: float,
-    seed: int,
-    env: dict[str, str] | None = None,
-) -> Iterator[tuple[str, LiveServer]]:
-    """A demo city (see :func:`demo_database`) behind ``onemap serve``: (database URL,
-    server); the server is stopped and the database dropped afterwards."""
-    with demo_database(admin_url, template, name, data_dir, scale, seed) as url:
-        base_env = {
-            "ONEMAP_DATABASE_URL": url,
-            "ONEMAP_DATA_DIR": str(data_dir),
-            "ONEMAP_LOG_LEVEL": "ERROR",
-        }
-        server = LiveServer({**base_env, **(env or {})}, free_port())
-        try:
-            yield url, server
-        finally:
-            server.stop()
-
-
 @pytest.fixture
 def live_server_factory() -> Iterator[type[LiveServer]]:
     started: list[LiveServer] = []
@@ -222,11 +94,6 @@ def live_server_factory() -> Iterator[type[LiveServer]]:
     yield _Factory
     for s in started:
         s.stop()
-
-
-def shared_data_dir() -> Path:
-    """``../shared/data`` (or ``$ONEMAP_SHARED_DATA``); real public data, read in place."""
-    return Path(os.environ.get("ONEMAP_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,151 @@
+"""Geocoding against the demo city: cascade levels, batch, bad input, reverse, accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from geo_service.app import create_app
+from geo_service.routers.addresses import router
+from geo_service.settings import Settings
+from layers.addresses.db import build_index, fetch_rows_sync
+from layers.addresses.index import AddressIndex
+from layers.addresses.variants import make_variants
+from tests.support.pg import demo_database
+
+
+@pytest.fixture(scope="module")
+def demo_url(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[str]:  # fmt: skip
+    data_dir = tmp_path_factory.mktemp("demo")
+    with demo_database(pg_admin_url, template_db, "geocode_demo_module", data_dir, 1, 42) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def index(demo_url: str) -> AddressIndex:
+    rows, admin = fetch_rows_sync(demo_url)
+    return build_index(rows, admin)
+
+
+@pytest.fixture(scope="module")
+def sample(demo_url: str) -> dict[str, dict[str, object]]:
+    with psycopg.connect(demo_url, row_factory=dict_row) as conn:
+        room = conn.execute("SELECT * FROM addresses WHERE unit IS NOT NULL LIMIT 1").fetchone()
+        assert room
+        house = conn.execute(
+            "SELECT * FROM addresses WHERE room IS NULL AND estate IS NULL LIMIT 1"
+        ).fetchone()
+    return {"room": room, "house": house}  # type: ignore[dict-item]
+
+
+@pytest.fixture
+async def api(demo_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(database_url=demo_url, env="test", data_dir=tmp_path))
+    if not any(getattr(r, "path", "") == "/geo/geocode" for r in app.routes):
+        app.include_router(router)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            yield c
+
+
+def test_cascade_levels(index: AddressIndex, sample: dict[str, dict[str, object]]) -> None:
+    r = sample["room"]
+    est, bld, unit, room = r["estate"], r["building"], r["unit"], r["room"]
+    road, num = r["road"], r["house_number"]
+    assert index.geocode(str(r["code"])).match_level == "room"
+    res = index.geocode(str(r["full_address"]))
+    assert (res.match_level, res.code, res.score) == ("room", r["code"], 1.0)
+    res = index.geocode(f"{est}{str(bld)[:-1]}-{str(unit)[:-2]}-{str(room)[:-1]}")
+    assert (res.match_level, res.code) == ("room", r["code"])
+    res = index.geocode(f"{road}{num}{est}{bld}")
+    assert res.match_level == "building" and res.full_address.endswith(f"{est}{bld}")  # type: ignore[union-attr]
+    assert index.geocode(f"{road}{num}").match_level == "number"
+    assert index.geocode(f"{road}").match_level == "road"
+    assert index.geocode(f"{road}999号").match_level == "road"
+    assert index.geocode(str(r["community"])).match_level == "community"
+    assert index.geocode(str(r["street"])).match_level == "street"
+    assert index.geocode("广东省中山市石岐区").match_level == "district"
+    assert index.geocode("火星基地").match_level == "none"
+    # a room that does not exist never comes back as a room
+    res = index.geocode(f"{est}{bld}{unit}9999室")
+    assert res.match_level == "building" and res.score < 0.9
+
+
+def test_grid_and_coordinates(index: AddressIndex, sample: dict[str, dict[str, object]]) -> None:
+    res = index.geocode(str(sample["house"]["full_address"]))
+    assert res.match_level == "number" and res.grid_code and res.lon and res.lat
+
+
+def test_messy_accuracy(index: AddressIndex) -> None:
+    rows = [index.row(i) for i in range(len(index))]
+    variants = make_variants(rows, 5000, seed=11)
+    results = [index.geocode(text) for text, _, _ in variants]
+    correct = sum(r.code == code for r, (_, code, _) in zip(results, variants, strict=True))
+    rooms = [(r, code) for r, (_, code, _) in zip(results, variants, strict=True)
+             if r.match_level == "room"]  # fmt: skip
+    room_ok = sum(r.code == code for r, code in rooms) / len(rooms)
+    print(
+        f"messy: top-1 {correct / len(variants):.4f}, room claims {len(rooms)} right {room_ok:.4f}"
+    )
+    assert len(variants) >= 5000
+    assert correct / len(variants) >= 0.97
+    assert room_ok >= 0.995
+
+
+async def test_http_parse_geocode(
+    api: httpx.AsyncClient, sample: dict[str, dict[str, object]]
+) -> None:
+    r = await api.get("/geo/parse", params={"q": "广东中山石岐区中山路十二号三栋"})
+    assert r.status_code == 200 and r.json()["components"]["house_number"] == "12号"
+    r = await api.get("/geo/geocode", params={"q": sample["room"]["full_address"]})
+    body = r.json()
+    assert r.status_code == 200 and body["match_level"] == "room" and body["grid_code"]
+
+
+async def test_http_batch(api: httpx.AsyncClient, sample: dict[str, dict[str, object]]) -> None:
+    addrs = [sample["room"]["full_address"], "火星基地", "", 12, "😀"]
+    r = await api.post("/geo/geocode", json={"addresses": addrs})
+    assert r.status_code == 200
+    levels = [x["match_level"] for x in r.json()["results"]]
+    assert levels == ["room", "none", "none", "none", "none"]
+    r = await api.post("/geo/geocode", json={"addresses": ["中山路"] * 10_001})
+    assert r.status_code == 413 and r.json()["code"] == "too_many_addresses"
+
+
+@pytest.mark.parametrize(
+    "q", ["", "x" * 501, "hello", "😀😀😀", "'; DROP TABLE addresses;--", "1 OR 1=1"]
+)
+async def test_http_bad_input(api: httpx.AsyncClient, q: str) -> None:
+    r = await api.get("/geo/geocode", params={"q": q})
+    assert 400 <= r.status_code < 500 or r.json()["match_level"] in ("none", "road", "district")
+    assert r.status_code < 500
+    if r.status_code == 200:
+        assert r.json()["match_level"] != "room"
+
+
+async def test_http_invalid_utf8(api: httpx.AsyncClient) -> None:
+    r = await api.get("/geo/geocode?q=%FF%FE%C3")
+    assert r.status_code < 500
+    r = await api.post("/geo/geocode", content=b'{"addresses": ["\xff\xfe"]}',
+                       headers={"content-type": "application/json"})  # fmt: skip
+    assert 400 <= r.status_code < 500
+
+
+async def test_http_reverse(api: httpx.AsyncClient, sample: dict[str, dict[str, object]]) -> None:
+    r = await api.get("/geo/geocode", params={"q": sample["house"]["full_address"]})
+    lon, lat = r.json()["lon"], r.json()["lat"]
+    r = await api.get("/geo/reverse", params={"lon": lon, "lat": lat})
+    body = r.json()
+    assert r.status_code == 200 and body["distance_m"] < 1.0
+    assert body["address"]["district"] == "石岐区" and body["address"]["grid_code"]
+    r = await api.get("/geo/reverse", params={"lon": lon, "lat": lat - 1.0})
+    assert r.json()["distance_m"] > 50_000
+    for bad in ({"lon": 200, "lat": 22}, {"lon": 113, "lat": -91}, {"lon": "x", "lat": 1}, {}):
+        assert (await api.get("/geo/reverse", params=bad)).status_code == 400
