@@ -21,7 +21,7 @@ DEFAULT_DEPTH_THRESHOLDS_M: tuple[float, float, float, float] = (0.15, 0.3, 0.5,
 
 
 def channel_geometry(
-    depth_m: np.ndarray, width_m: float, side_slope: float = 0.0
+    depth_m: np.ndarray, width_m: np.ndarray | float, side_slope: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flow area A (m²) and hydraulic radius R (m) of a trapezoidal channel.
 
@@ -29,6 +29,7 @@ def channel_geometry(
     (0 = rectangular).
     """
     h = np.asarray(depth_m, dtype="float64")
+    width_m = np.asarray(width_m, dtype="float64")
     area = (width_m + side_slope * h) * h
     wetted = width_m + 2.0 * h * np.sqrt(1.0 + side_slope**2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -39,7 +40,7 @@ def channel_geometry(
 def manning_discharge_m3s(
     depth_m: np.ndarray | float,
     *,
-    width_m: float,
+    width_m: np.ndarray | float,
     bed_slope: float,
     manning_n: float = 0.035,
     side_slope: float = 0.0,
@@ -47,9 +48,9 @@ def manning_discharge_m3s(
     """Discharge Q = (1/n)·A·R^(2/3)·S^(1/2) (m³/s) at a flow depth (Manning 1891).
 
     ``manning_n`` 0.035 s/m^(1/3) is a natural clean channel with some stones/weeds
-    (Chow 1959, Table 5-6); ``bed_slope`` in m/m.
+    (Chow 1959, Table 5-6); ``bed_slope`` in m/m; ``width_m`` scalar or per channel.
     """
-    if width_m <= 0 or bed_slope <= 0 or manning_n <= 0 or side_slope < 0:
+    if np.any(np.asarray(width_m) <= 0) or bed_slope <= 0 or manning_n <= 0 or side_slope < 0:
         raise ModelInputError("width, slope and n must be > 0 and side slope ≥ 0")
     area, radius = channel_geometry(np.asarray(depth_m, dtype="float64"), width_m, side_slope)
     return np.asarray(area * radius ** (2.0 / 3.0) * np.sqrt(bed_slope) / manning_n)
@@ -58,35 +59,42 @@ def manning_discharge_m3s(
 def stage_from_discharge_m(
     discharge_m3s: np.ndarray | float,
     *,
-    width_m: float,
+    width_m: np.ndarray | float,
     bed_slope: float,
     manning_n: float = 0.035,
     side_slope: float = 0.0,
-    bankfull_depth_m: float = 0.0,
+    bankfull_depth_m: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Invert the Manning rating curve: flow depth (m) for a discharge, by vectorised bisection.
 
     Returns the stage above the bank (depth − ``bankfull_depth_m``, floored at 0), i.e. the
     water height to compare with HAND, when ``bankfull_depth_m`` is given; else the depth.
+    ``width_m`` and ``bankfull_depth_m`` may be scalars or arrays shaped like the discharge.
     """
     q = np.asarray(discharge_m3s, dtype="float64")
+    width_m = np.broadcast_to(np.asarray(width_m, dtype="float64"), q.shape)
     if np.any(q < 0):
         raise ModelInputError("discharge must be ≥ 0")
     lo = np.zeros_like(q)
     hi = np.ones_like(q)
-    kw = {"width_m": width_m, "bed_slope": bed_slope, "manning_n": manning_n}
+
+    def rating(h: np.ndarray) -> np.ndarray:
+        return manning_discharge_m3s(
+            h, width_m=width_m, bed_slope=bed_slope, manning_n=manning_n, side_slope=side_slope
+        )
+
     for _ in range(60):  # grow the bracket until Q(hi) ≥ q
-        small = manning_discharge_m3s(hi, side_slope=side_slope, **kw) < q
+        small = rating(hi) < q
         if not small.any():
             break
         hi = np.where(small, hi * 2.0, hi)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        below = manning_discharge_m3s(mid, side_slope=side_slope, **kw) < q
+        below = rating(mid) < q
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
     depth = 0.5 * (lo + hi)
-    return np.asarray(np.maximum(depth - bankfull_depth_m, 0.0))
+    return np.asarray(np.maximum(depth - np.asarray(bankfull_depth_m, dtype="float64"), 0.0))
 
 
 def river_flood_depth_m(hand_m: np.ndarray, stage_m: np.ndarray | float) -> np.ndarray:

@@ -8,6 +8,7 @@ Factors are 1-D arrays over the same units (pixels or H3 cells), keyed by name, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +22,26 @@ from risk_models.errors import ModelInputError
 SUSCEPTIBILITY_NAMES = ("low", "moderate", "high", "very_high")
 
 #: Warning level for (susceptibility class row 0..3) × (rainfall class column 0..3).
-#: No rain class → no warning; red only where very high susceptibility meets extreme rain.
+#: Rain classes come from the calibrated rain model (:mod:`risk_models.calibration`): 1 = a few
+#: landslides in the territory, 2 = a landslide day (≥ 10), 3 = a major one (≥ 50), each at a
+#: one-in-four chance. Low susceptibility (density below the base rate) never gets a level;
+#: moderate at most blue; only high and very high reach yellow and above, red only where very
+#: high susceptibility meets a major-landslide-day rain.
 DEFAULT_LEVEL_MATRIX: tuple[tuple[int, ...], ...] = (
+    (0, 0, 0, 0),
     (0, 0, 1, 1),
-    (0, 1, 1, 2),
     (0, 1, 2, 3),
-    (0, 2, 3, 4),
+    (0, 1, 3, 4),
 )
 
-#: Share of the area in susceptibility classes low, moderate, high, very high.
+#: Density-ratio cuts (calibrated landslide density ÷ the training area's base rate) at which
+#: the classes moderate, high and very high start: below the base rate is low; 1–2× moderate;
+#: 2–4× high; ≥ 4× very high (frequency-ratio practice: FR > 1 marks a factor class more
+#: prone than average, e.g. Lee & Pradhan 2007; doubling steps keep the classes readable).
+DEFAULT_RATIO_CUTS: tuple[float, float, float] = (1.0, 2.0, 4.0)
+
+#: Share of the area in susceptibility classes low, moderate, high, very high, for the
+#: explicit ``area_shares`` option (relative zoning of one map; not the warning default).
 DEFAULT_AREA_SHARES: tuple[float, float, float, float] = (0.4, 0.3, 0.2, 0.1)
 
 
@@ -334,8 +346,78 @@ def warning_level(
     return np.asarray(m[s, r])
 
 
-def explain(
-    i: int,
+@dataclass(frozen=True)
+class DensityCalibration:
+    """Monotone map from a susceptibility score to the density ratio: landslides per unit area
+    of cells with that score ÷ the training area's base rate (isotonic regression, fitted on
+    held-out inventory events so that it measures how new events fall, not how the training
+    events were memorised).
+
+    ``score_knots``/``ratio_knots`` are the isotonic steps (linear in between, clipped outside);
+    ``base_rate_per_km2`` the inventory events per km² of the training area.
+    """
+
+    score_knots: np.ndarray
+    ratio_knots: np.ndarray
+    base_rate_per_km2: float
+
+    def ratio(self, score: np.ndarray) -> np.ndarray:
+        """Density ratio (dimensionless, 1 = the base rate) of each score; NaN stays NaN."""
+        s = np.asarray(score, dtype="float64")
+        out = np.interp(s, self.score_knots, self.ratio_knots)
+        return np.asarray(np.where(np.isfinite(s), out, np.nan))
+
+    def expected_events(self, score: np.ndarray, area_km2: np.ndarray) -> np.ndarray:
+        """Expected inventory events in a unit of ``area_km2`` over the inventory's period."""
+        return np.asarray(self.ratio(score) * self.base_rate_per_km2 * np.asarray(area_km2))
+
+
+def calibrate_density_ratio(
+    score: np.ndarray, events: np.ndarray, area_km2: np.ndarray, base_rate_per_km2: float
+) -> DensityCalibration:
+    """Isotonic regression of event density (events / km²) on score, weighted by area, as a
+    ratio to the held-out base rate (Σ events / Σ area of the same rows).
+
+    Args:
+        score: susceptibility scores of (possibly stacked out-of-fold) units.
+        events: held-out events per unit.
+        area_km2: area of each unit (km²).
+        base_rate_per_km2: the whole inventory's events per km² (reported, for p_event).
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    s = np.asarray(score, dtype="float64").ravel()
+    e = np.asarray(events, dtype="float64").ravel()
+    a = np.asarray(area_km2, dtype="float64").ravel()
+    ok = np.isfinite(s) & np.isfinite(e) & (a > 0)
+    if not ok.any() or e[ok].sum() <= 0:
+        raise ModelInputError("no held-out event to calibrate the susceptibility on")
+    iso = IsotonicRegression(y_min=0.0, increasing=True, out_of_bounds="clip")
+    iso.fit(s[ok], e[ok] / a[ok], sample_weight=a[ok])
+    held_rate = e[ok].sum() / a[ok].sum()
+    return DensityCalibration(
+        np.asarray(iso.X_thresholds_, dtype="float64"),
+        np.asarray(iso.y_thresholds_, dtype="float64") / held_rate,
+        float(base_rate_per_km2),
+    )
+
+
+def ratio_class(ratio: np.ndarray, cuts: Sequence[float] = DEFAULT_RATIO_CUTS) -> np.ndarray:
+    """Susceptibility class 0..3 from the density ratio: class k when ratio ≥ cuts[k−1]."""
+    c = np.asarray(cuts, dtype="float64")
+    if c.size != 3 or np.any(np.diff(c) <= 0) or c[0] <= 0:
+        raise ModelInputError("ratio cuts must be 3 ascending positive numbers")
+    r = np.nan_to_num(np.asarray(ratio, dtype="float64"), nan=0.0)
+    return np.asarray(np.searchsorted(c, r, side="right"), dtype="int8")
+
+
+def _col(v: Any, n: int) -> np.ndarray:
+    return (
+        np.broadcast_to(np.asarray(v).ravel(), (n,)) if np.ndim(v) == 0 else np.asarray(v).ravel()
+    )
+
+
+def explanations(
     *,
     levels: np.ndarray,
     susceptibility_class: np.ndarray,
@@ -344,35 +426,139 @@ def explain(
     factor_values: Mapping[str, np.ndarray] | None = None,
     rain_metrics: Mapping[str, np.ndarray] | None = None,
     fs: np.ndarray | None = None,
+    score: np.ndarray | None = None,
+    density_ratio: np.ndarray | None = None,
+    p_event: np.ndarray | None = None,
+    ratio_cuts: Sequence[float] = DEFAULT_RATIO_CUTS,
+    below_slope_floor: np.ndarray | None = None,
+    slope_floor_deg: float | None = None,
+    rain_probabilities: Mapping[str, np.ndarray] | None = None,
+    rain_rules: Sequence[tuple[int, float]] | None = None,
     top: int = 3,
-) -> dict[str, Any]:
-    """JSON-ready explanation of unit ``i``: level, classes, rule, top factors, rain metrics."""
-    s = int(np.asarray(susceptibility_class).ravel()[i])
-    r = int(np.asarray(rain_class).ravel()[i])
-    lvl = int(np.asarray(levels).ravel()[i])
-    contrib = {n: float(np.asarray(c).ravel()[i]) for n, c in contributions.items()}
-    ranked = sorted(contrib.items(), key=lambda kv: kv[1], reverse=True)[:top]
-    values = factor_values or {}
-    out: dict[str, Any] = {
-        "level": lvl,
-        "level_name": LEVEL_NAMES[lvl],
-        "susceptibility_class": s,
-        "susceptibility_name": SUSCEPTIBILITY_NAMES[s],
-        "rain_class": r,
-        "rule": f"matrix[susceptibility={SUSCEPTIBILITY_NAMES[s]}][rain_class={r}] "
-        f"-> {LEVEL_NAMES[lvl]}",
-        "top_factors": [
-            {
-                "factor": n,
-                "contribution": round(c, 4),
-                "value": (float(np.asarray(values[n]).ravel()[i]) if n in values else None),
-            }
-            for n, c in ranked
-        ],
-        "rain": {k: float(np.asarray(v).ravel()[i]) for k, v in (rain_metrics or {}).items()},
+) -> list[dict[str, Any]]:
+    """JSON-ready explanation of every unit: level, classes, the calibrated density ratio and
+    probability, the rule that fired (susceptibility → class, rain → class, matrix → level, or
+    the slope floor), the top factors with contributions, rain metrics and the FS.
+
+    The basis of every warning's after-action review: each number the level came from is here.
+    """
+    lv = np.asarray(levels).ravel().astype("int64")
+    n = lv.size
+    sc = _col(susceptibility_class, n).astype("int64").tolist()
+    rc = _col(rain_class, n).astype("int64").tolist()
+    names = list(contributions)
+    if names:
+        contrib = np.column_stack([_col(contributions[k], n).astype("float64") for k in names])
+        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
+        rows = np.arange(n)[:, None]
+        top_c = np.round(contrib[rows, order], 4).tolist()
+        vals = factor_values or {}
+        vmat = np.column_stack(
+            [_col(vals[k], n).astype("float64") if k in vals else np.full(n, np.nan) for k in names]
+        )
+        top_v = np.round(vmat[rows, order], 4).tolist()
+        top_i = order.tolist()
+    else:
+        top_c = top_v = top_i = [[] for _ in range(n)]
+
+    def col_list(a: Any, digits: int) -> list[Any] | None:
+        if a is None:
+            return None
+        x = np.round(_col(a, n).astype("float64"), digits)
+        return [None if not np.isfinite(v) else v for v in x.tolist()]
+
+    ratio = col_list(density_ratio, 3)
+    p_ev = col_list(p_event, 4)
+    sco = col_list(score, 4)
+    floor = (
+        _col(below_slope_floor, n).astype(bool).tolist() if below_slope_floor is not None else None
+    )
+    slope = col_list((factor_values or {}).get("slope_deg"), 1)
+    fs_l = col_list(fs, 3) if fs is not None else None
+    fs_raw = _col(fs, n).astype("float64") if fs is not None else None
+    rain_keys = list(rain_metrics or {})
+    rain_cols = [
+        (
+            k,
+            _col(rain_metrics[k], n).astype("int64").tolist()
+            if k == "cma_signal"
+            else np.round(_col(rain_metrics[k], n).astype("float64"), 2).tolist(),
+        )
+        for k in rain_keys
+        if rain_metrics is not None
+    ]
+    probs = {
+        k: np.round(_col(v, n).astype("float64"), 4).tolist()
+        for k, v in (rain_probabilities or {}).items()
     }
-    if fs is not None:
-        fs_i = float(np.asarray(fs).ravel()[i])
-        out["factor_of_safety"] = fs_i if np.isfinite(fs_i) else None
-        out["fs_below_1"] = bool(fs_i < 1.0)
+    cuts = [float(c) for c in ratio_cuts]
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        s, r, lvl = sc[i], rc[i], int(lv[i])
+        s_name = SUSCEPTIBILITY_NAMES[max(s, 0)]
+        if floor is not None and floor[i]:
+            s_rule = (
+                f"mean slope {slope[i] if slope else float('nan'):.1f}° < slope floor "
+                f"{slope_floor_deg:g}° -> no landslide level"
+            )
+        elif ratio is not None and ratio[i] is not None:
+            lo = [0.0, *cuts][max(s, 0)]
+            hi = [*cuts, math.inf][max(s, 0)]
+            s_rule = f"density ratio {ratio[i]:.2f}x base rate in [{lo:g}, {hi:g}) -> {s_name}"
+        else:
+            s_rule = f"susceptibility class {s_name}"
+        if rain_rules is not None and probs:
+            parts = [
+                f"P(>={k} incidents)={probs[f'p_ge_{k}'][i]:.2f}"
+                + (">=" if probs[f"p_ge_{k}"][i] >= p - 1e-12 else "<")
+                + f"{p:g}"
+                for k, p in rain_rules
+                if f"p_ge_{k}" in probs
+            ]
+            r_rule = f"{'; '.join(parts)} -> rain class {r}"
+        else:
+            r_rule = f"rain class {r}"
+        ex: dict[str, Any] = {
+            "model": "landslide",
+            "level": lvl,
+            "level_name": LEVEL_NAMES[lvl],
+            "susceptibility_class": s,
+            "susceptibility_name": s_name,
+            "rain_class": r,
+            "rule": f"{s_rule}; {r_rule}; matrix[{s_name}][rain_class={r}] -> {LEVEL_NAMES[lvl]}"
+            if not (floor is not None and floor[i])
+            else f"{s_rule}; {r_rule}",
+            "top_factors": [
+                {"factor": names[j], "contribution": c, "value": None if v != v else v}
+                for j, c, v in zip(top_i[i], top_c[i], top_v[i], strict=True)
+            ],
+            "rain": {k: v[i] for k, v in rain_cols},
+        }
+        if sco is not None:
+            ex["susceptibility_score"] = sco[i]
+        if ratio is not None:
+            ex["density_ratio"] = ratio[i]
+        if p_ev is not None:
+            ex["p_event"] = p_ev[i]
+        if floor is not None:
+            ex["below_slope_floor"] = floor[i]
+        if probs:
+            ex["rain_probabilities"] = {k: v[i] for k, v in probs.items()}
+        if fs_l is not None and fs_raw is not None:
+            ex["factor_of_safety"] = fs_l[i]
+            ex["fs_below_1"] = bool(fs_raw[i] < 1.0)
+        out.append(ex)
     return out
+
+
+def explain(i: int, top: int = 3, **arrays: Any) -> dict[str, Any]:
+    """JSON-ready explanation of unit ``i`` (keyword arrays as for :func:`explanations`)."""
+    sliced: dict[str, Any] = {}
+    for key, value in arrays.items():
+        if isinstance(value, Mapping):
+            sliced[key] = {k: np.asarray(v).ravel()[i : i + 1] for k, v in value.items()}
+        elif isinstance(value, np.ndarray) and value.ndim >= 1 and value.size > 1:
+            sliced[key] = value.ravel()[i : i + 1]
+        else:
+            sliced[key] = value
+    return explanations(top=top, **sliced)[0]

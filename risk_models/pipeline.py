@@ -31,7 +31,6 @@ from risk_models.rainsource import (
     RainSource,
     cma_from_totals,
     gauge_source,
-    id_ratio_from_totals,
     max_totals_mm,
     raster_source,
 )
@@ -80,8 +79,9 @@ def rain_metrics(
     source: RainSource, lon: np.ndarray, lat: np.ndarray, params: PipelineParams
 ) -> dict[str, np.ndarray]:
     """Per-cell rain metrics: ``rain_mm_{1,3,6,12,24}h`` (largest trailing totals),
-    ``rain_mm_event``, ``antecedent_re_mm`` (Re = Σ Kⁱ·Rᵢ), ``id_ratio``, ``rain_class``
-    (I–D class, one up when Re ≥ ``antecedent_wet_mm``) and ``cma_signal``."""
+    ``rain_mm_event``, ``antecedent_re_mm`` (Re = Σ Kⁱ·Rᵢ), ``p_ge_<k>`` (the calibrated
+    probabilities of ≥ k landslides in the territory, :mod:`risk_models.calibration`),
+    ``rain_class`` (0..3 from them) and ``cma_signal``."""
     n = len(lon)
     if source.kind == "scenario":
         # rain = factor × hyetograph: every total scales with the factor
@@ -101,12 +101,9 @@ def rain_metrics(
         m["antecedent_re_mm"] = np.broadcast_to(np.asarray(re, "float64"), (n,)).copy()
     else:
         m["antecedent_re_mm"] = np.zeros(n)
-    thr = params.id_threshold()
-    ratio = id_ratio_from_totals(maxes, thr)
-    r_class = np.searchsorted(np.asarray(thr.multiples), ratio, side="right").astype("int8")
-    wet = (m["antecedent_re_mm"] >= params.antecedent_wet_mm) & (r_class > 0)
-    m["id_ratio"] = ratio
-    m["rain_class"] = np.minimum(r_class + wet, 3).astype("int8")
+    model = params.rain()
+    m.update(model.probabilities(m["rain_mm_24h"], m["antecedent_re_mm"]))
+    m["rain_class"] = model.rain_class(m["rain_mm_24h"], m["antecedent_re_mm"])
     m["cma_signal"] = cma_from_totals(maxes)
     return m
 
@@ -153,35 +150,17 @@ def river_stage_m(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelinePar
     width = np.maximum(p.channel_width_m * (area / a_main) ** 0.5, 1.0)
     q_event = p.runoff_coefficient * (m["rain_mm_6h"] / 6.0) * area / 3.6
     q_bank = p.runoff_coefficient * p.bankfull_rain_mm_h * area / 3.6
-    depth = _manning_depth_m(np.r_[q_event, q_bank], np.r_[width, width], p)
-    return np.asarray(np.maximum(depth[:n] - depth[n:], 0.0))
-
-
-def _manning_depth_m(q_m3s: np.ndarray, width_m: np.ndarray, p: PipelineParams) -> np.ndarray:
-    """Flow depth (m) of discharges in rectangular channels (Manning, vectorised bisection)."""
-
-    def manning(h: np.ndarray) -> np.ndarray:
-        a = width_m * h
-        return np.asarray(a * (a / (width_m + 2 * h)) ** (2 / 3) * p.bed_slope**0.5 / p.manning_n)
-
-    lo, hi = np.zeros(q_m3s.size), np.ones(q_m3s.size)
-    for _ in range(40):  # grow the bracket until Q(hi) ≥ q
-        small = manning(hi) < q_m3s
-        if not small.any():
-            break
-        hi = np.where(small, hi * 2.0, hi)
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        below = manning(mid) < q_m3s
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
+    kw = {"width_m": width, "bed_slope": p.bed_slope, "manning_n": p.manning_n}
+    bank = flood.stage_from_discharge_m(q_bank, **kw)
+    return flood.stage_from_discharge_m(q_event, bankfull_depth_m=bank, **kw)
 
 
 def needed_columns(static: pd.DataFrame, model: str, explain: bool = True) -> list[str]:
     """Columns of the static table a nowcast of ``model`` reads (to ship less to workers)."""
     cols = ["lon", "lat"]
     if model == "landslide":
-        cols += ["score", "susceptibility_class", "slope_deg"]
+        cols += ["score", "susceptibility_class", "slope_deg", "density_ratio", "p_event"]
+        cols += ["below_slope_floor"]
         if explain:
             names = factor_columns(static)
             cols += [n for n in names if n != "slope_deg"] + [f"iv_{n}" for n in names]
@@ -199,7 +178,9 @@ def _landslide(
         raise ModelInputError(
             "no susceptibility: the area has no known landslide hazard site to fit on"
         )
+    floor = static["below_slope_floor"].to_numpy().astype(bool)
     level = landslide.warning_level(s_class, m["rain_class"], p.matrix).astype("int8")
+    level[floor] = 0  # flatter than the slope floor: no landslide level whatever the matrix
     saturation = np.clip((m["rain_mm_event"] + m["antecedent_re_mm"]) / 200.0, 0.0, 1.0)
     fs = landslide.factor_of_safety(
         static["slope_deg"].to_numpy("float64"), saturation=saturation, **p.fs
@@ -209,12 +190,16 @@ def _landslide(
         "score": static["score"].to_numpy("float64"),
         "s_class": s_class,
         "fs": fs,
+        "floor": floor,
+        "ratio": static["density_ratio"].to_numpy("float64"),
+        "p_event": static["p_event"].to_numpy("float64"),
+        "slope": static["slope_deg"].to_numpy("float64"),
     }
     if explain:
         names = factor_columns(static)
         out["names"] = names
-        out["contrib"] = np.column_stack([static[f"iv_{n}"].to_numpy("float64") for n in names])
-        out["values"] = np.column_stack([static[n].to_numpy("float64") for n in names])
+        out["contrib"] = {n: static[f"iv_{n}"].to_numpy("float64") for n in names}
+        out["values"] = {n: static[n].to_numpy("float64") for n in names}
     return out
 
 
@@ -305,39 +290,23 @@ def _explanations(
     levels = out["level"].to_numpy().tolist()
     rc = m["rain_class"].tolist()
     if model == "landslide":
-        top = np.argsort(-r["contrib"], axis=1, kind="stable")[:, :3]
-        rows = np.arange(len(out))[:, None]
-        tc = np.round(r["contrib"][rows, top], 4).tolist()
-        tv = np.round(r["values"][rows, top], 4).tolist()
-        names = r["names"]
-        fs = r["fs"]
-        fs_list = np.round(np.where(np.isfinite(fs), fs, np.nan), 3).tolist()
-        sc = r["s_class"].tolist()
-        score = np.round(r["score"], 4).tolist()
-        res = []
-        for i, lvl in enumerate(levels):
-            s = sc[i]
-            res.append(
-                {
-                    "model": "landslide",
-                    "level": lvl,
-                    "level_name": landslide.LEVEL_NAMES[lvl],
-                    "susceptibility_class": s,
-                    "susceptibility_name": landslide.SUSCEPTIBILITY_NAMES[s],
-                    "susceptibility_score": score[i],
-                    "rain_class": rc[i],
-                    "rule": f"matrix[susceptibility={landslide.SUSCEPTIBILITY_NAMES[s]}]"
-                    f"[rain_class={rc[i]}] -> {landslide.LEVEL_NAMES[lvl]}",
-                    "top_factors": [
-                        {"factor": names[j], "contribution": c, "value": v}
-                        for j, c, v in zip(top[i].tolist(), tc[i], tv[i], strict=True)
-                    ],
-                    "factor_of_safety": None if fs_list[i] != fs_list[i] else fs_list[i],
-                    "fs_below_1": bool(fs[i] < 1.0),
-                    "rain": rain[i],
-                }
-            )
-        return res
+        return landslide.explanations(
+            levels=out["level"].to_numpy(),
+            susceptibility_class=r["s_class"],
+            rain_class=m["rain_class"],
+            contributions=r["contrib"],
+            factor_values=r["values"],
+            rain_metrics={k: m[k] for k in (*_RAIN_KEYS, "cma_signal")},
+            fs=r["fs"],
+            score=r["score"],
+            density_ratio=r["ratio"],
+            p_event=r["p_event"],
+            ratio_cuts=p.ratio_cuts,
+            below_slope_floor=r["floor"],
+            slope_floor_deg=p.slope_floor_deg,
+            rain_probabilities={k: v for k, v in m.items() if k.startswith("p_ge_")},
+            rain_rules=[(c.k, c.p) for c in p.rain().curves],
+        )
     if model == "flood":
         thr = p.depth_thresholds_m
         depth = np.round(r["score"], 3).tolist()

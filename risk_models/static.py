@@ -6,8 +6,13 @@
   sites in the cell);
 * factor means: ``slope_deg``, ``relief_m``, ``curv_total_per_m``, ``twi``, ``dist_stream_m``,
   ``elev_m`` and, when given, ``dist_road_m`` and ``site_density_per_km2``;
-* ``score`` (susceptibility, 0..1 for the ensemble), ``susceptibility_class`` (0..3 by area
-  quantiles) and ``iv_<factor>`` (each factor's information value, the explanation);
+* ``score`` (susceptibility, 0..1 for the ensemble), ``density_ratio`` (the calibrated
+  landslide density of cells with that score ÷ the training area's base rate, fitted on
+  held-out inventory events, :func:`fit_susceptibility`), ``p_event`` (calibrated probability
+  that the cell holds at least one inventory-sized period's event), ``below_slope_floor``
+  (mean slope under ``slope_floor_deg``: no landslide level), ``susceptibility_class`` (0..3
+  from fixed ratio cuts, so a cell's class does not depend on what else is in the DEM) and
+  ``iv_<factor>`` (each factor's information value, the explanation);
 * flood: ``hand_p10_m`` (HAND exceeded by 90 % of the cell's pixels), ``uparea_max_km2``,
   ``drain_uparea_km2`` (largest river the cell's pixels drain to) and
   ``wl_depth_m_<R>mm``: the depth (m) exceeded on 10 % of the cell when a runoff of R mm fills
@@ -39,29 +44,34 @@ from risk_models.landslide import (
     EnsembleModel,
     FrequencyRatioModel,
     area_cuts,
+    calibrate_density_ratio,
     classify,
     distance_to_lines_m,
+    ratio_class,
     site_density_per_km2,
 )
 from risk_models.params import RUNOFF_LADDER_MM, PipelineParams
 
 #: Bumped whenever the static table's content changes (invalidates caches).
-STATIC_VERSION = 2
+STATIC_VERSION = 3
 #: Terrain factors of the landslide model (means per cell).
 TERRAIN_FACTORS = ("slope_deg", "relief_m", "curv_total_per_m", "twi", "dist_stream_m", "elev_m")
 
 MapFn = Callable[[Callable[..., np.ndarray], Iterable[Any]], Iterable[np.ndarray]]
 
 
-def load_dem(path: str | Path, bbox: Sequence[float] | None = None) -> terrain.Dem:
+def load_dem(
+    path: str | Path, bbox: Sequence[float] | None = None, nodata: float | None = None
+) -> terrain.Dem:
     """Read a DEM (any CRS, see :func:`terrain.read_dem`), cropped to ``bbox`` (W, S, E, N
-    degrees EPSG:4326) when given.
+    degrees EPSG:4326) when given; ``nodata`` is an extra no-data value (e.g. 0 for a DEM
+    that stores the sea as 0 without saying so).
 
     Raises:
         DemError: no CRS, all no-data, implausible heights.
         EmptyAreaError: the bbox misses the DEM or holds only no-data.
     """
-    dem = terrain.read_dem(path)
+    dem = terrain.read_dem(path, nodata=nodata)
     if bbox is None:
         return dem
     w, s, e, n = (float(v) for v in bbox)
@@ -111,19 +121,10 @@ def pixel_layers(
         layers[name] = arr[name]
     layers["drain_uparea_km2"] = drain_uparea_km2(dem, arr)
     events = np.zeros(dem.shape, dtype="float64")
-    if sites_lonlat is not None and len(sites_lonlat):
-        pts = np.asarray(sites_lonlat, dtype="float64").reshape(-1, 2)
-        if not np.isfinite(pts).all():
-            raise ModelInputError("hazard-site coordinates must be finite lon/lat degrees")
-        r, c = _rowcol(dem, pts[:, 0], pts[:, 1])
-        ok = (r >= 0) & (r < dem.shape[0]) & (c >= 0) & (c < dem.shape[1])
-        np.add.at(events, (r[ok], c[ok]), 1.0)
-        if ok.any():
-            bw_px = params.density_bandwidth_m / dem.res_m[0]
-            area = dem.res_m[0] * dem.res_m[1]
-            layers["site_density_per_km2"] = site_density_per_km2(
-                r[ok], c[ok], dem.shape, area, bw_px
-            )
+    r, c = site_pixels(dem, sites_lonlat)
+    if r.size:
+        np.add.at(events, (r, c), 1.0)
+        layers["site_density_per_km2"] = _density(dem, params, r, c)
     if roads_lonlat:
         import shapely
 
@@ -137,6 +138,64 @@ def pixel_layers(
         if np.isfinite(dist).any():
             layers["dist_road_m"] = dist
     return layers, events
+
+
+def site_pixels(dem: terrain.Dem, sites_lonlat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of the hazard sites (lon/lat degrees) that fall on the DEM's grid."""
+    if sites_lonlat is None or not len(sites_lonlat):
+        return np.empty(0, "int64"), np.empty(0, "int64")
+    pts = np.asarray(sites_lonlat, dtype="float64").reshape(-1, 2)
+    if not np.isfinite(pts).all():
+        raise ModelInputError("hazard-site coordinates must be finite lon/lat degrees")
+    r, c = _rowcol(dem, pts[:, 0], pts[:, 1])
+    ok = (r >= 0) & (r < dem.shape[0]) & (c >= 0) & (c < dem.shape[1])
+    return r[ok], c[ok]
+
+
+def _density(dem: terrain.Dem, params: PipelineParams, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    bw_px = params.density_bandwidth_m / dem.res_m[0]
+    return site_density_per_km2(r, c, dem.shape, dem.res_m[0] * dem.res_m[1], bw_px)
+
+
+#: Held-out folds of the inventory: for each, the per-cell site density without the fold's
+#: sites (NaN-free mean per cell, or None without the density factor) and the fold's events.
+Folds = list[tuple[np.ndarray | None, np.ndarray]]
+
+
+def inventory_folds(
+    dem: terrain.Dem,
+    cells2d: np.ndarray,
+    r: np.ndarray,
+    c: np.ndarray,
+    params: PipelineParams,
+    with_density: bool,
+    seed: int = 0,
+) -> Folds:
+    """Split the sites into ``calibration_folds`` random folds (seeded) and aggregate per cell
+    the site density of the other folds and the events of each fold, in the cell order of
+    :func:`aggregate`."""
+    k = min(params.calibration_folds, r.size)
+    if k < 2:
+        return []
+    valid = cells2d != 0
+    _, idx = cell_index(cells2d[valid])
+    n = int(idx.max()) + 1 if idx.size else 0
+    fold = np.random.default_rng(seed).permutation(r.size) % k
+    out: Folds = []
+    for j in range(k):
+        held = fold == j
+        ev = np.zeros(dem.shape)
+        np.add.at(ev, (r[held], c[held]), 1.0)
+        ev_cell = np.bincount(idx, weights=ev[valid], minlength=n)
+        dens_cell = None
+        if with_density and (~held).any():
+            v = _density(dem, params, r[~held], c[~held])[valid].astype("float64")
+            ok = np.isfinite(v)
+            tot = np.bincount(idx[ok], weights=v[ok], minlength=n)
+            cnt = np.bincount(idx[ok], minlength=n)
+            dens_cell = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+        out.append((dens_cell, ev_cell))
+    return out
 
 
 def drain_uparea_km2(dem: terrain.Dem, arr: dict[str, np.ndarray]) -> np.ndarray:
@@ -184,6 +243,7 @@ def aggregate(
     counts = np.bincount(idx, minlength=n).astype("float64")
     lon, lat = cell_centres(cells)
     cols: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "n_pixels": counts}
+    cols["area_km2"] = counts * pixel_area_m2 / 1e6
     cols["events"] = np.bincount(idx, weights=events[valid], minlength=n)
     factor_names = [*TERRAIN_FACTORS]
     factor_names += [k for k in ("dist_road_m", "site_density_per_km2") if k in layers]
@@ -219,33 +279,92 @@ def aggregate(
     return df
 
 
-def fit_susceptibility(df: pd.DataFrame, params: PipelineParams) -> pd.DataFrame:
-    """Add ``score``, ``susceptibility_class`` and ``iv_<factor>`` columns (in place too).
+def fit_susceptibility(
+    df: pd.DataFrame, params: PipelineParams, folds: Folds | None = None
+) -> pd.DataFrame:
+    """Add ``score``, ``density_ratio``, ``p_event``, ``below_slope_floor``,
+    ``susceptibility_class`` and ``iv_<factor>`` columns (in place too).
+
+    The model (frequency ratio + logistic ensemble, or FR alone) is fitted on all the known
+    hazard sites. Its score is then calibrated into a density ratio by isotonic regression on
+    held-out sites: for each of the ``folds`` a model is fitted without the fold's sites (and
+    with the site density computed without them), and the held-out sites per cell are
+    regressed on its scores. This measures how *new* events fall on the scores — the in-sample
+    events would be memorised by the site-density factor and overstate the ratio. Without
+    folds (fewer than 2 sites) the calibration is in-sample (``attrs["calibration"]`` says so).
+
+    Classes come from the fixed ``ratio_cuts`` (default 1, 2, 4 × the base rate), or from
+    area quantiles when ``area_shares`` is set explicitly (a relative zoning of this map).
+    Cells whose mean slope is below ``slope_floor_deg`` are class low and flagged.
 
     Events are the known hazard sites per cell; without any, the columns are NaN/−1 and the
     landslide nowcast refuses to run (a flood run does not need them).
     """
     names = factor_columns(df)
     factors = {n: df[n].to_numpy("float64") for n in names}
-    events = df["events"].to_numpy() > 0
+    counts = df["events"].to_numpy("float64")
+    events = counts > 0
     if not events.any() or events.all():
         df["score"] = np.nan
+        df["density_ratio"] = np.nan
+        df["p_event"] = np.nan
+        df["below_slope_floor"] = False
         df["susceptibility_class"] = np.int8(-1)
         for n in names:
             df[f"iv_{n}"] = np.nan
         return df
-    model: Any
-    if params.method == "fr":
-        model = FrequencyRatioModel(params.n_bins, params.alpha).fit(factors, events)
-    else:
-        model = EnsembleModel(params.n_bins, params.alpha).fit(factors, events)
+
+    def make() -> Any:
+        if params.method == "fr":
+            return FrequencyRatioModel(params.n_bins, params.alpha)
+        return EnsembleModel(params.n_bins, params.alpha)
+
+    model = make().fit(factors, events)
     score = np.asarray(model.score(factors), dtype="float64")
-    cuts = area_cuts(score, params.area_shares)
+    area_km2 = (
+        df["area_km2"].to_numpy("float64")
+        if "area_km2" in df
+        else df["n_pixels"].to_numpy("float64")
+    )
+    base = float(counts.sum() / area_km2.sum())
+    s_parts, e_parts, a_parts = [], [], []
+    for dens, held in folds or []:
+        rest = counts - held
+        if held.sum() <= 0 or not (rest > 0).any() or (rest > 0).all():
+            continue
+        f_k = dict(factors)
+        if dens is not None and "site_density_per_km2" in f_k:
+            f_k["site_density_per_km2"] = dens
+        m_k = make().fit(f_k, rest > 0)
+        s_parts.append(np.asarray(m_k.score(f_k), dtype="float64"))
+        e_parts.append(held)
+        a_parts.append(area_km2)
+    if s_parts:
+        cal = calibrate_density_ratio(
+            np.concatenate(s_parts), np.concatenate(e_parts), np.concatenate(a_parts), base
+        )
+        df.attrs["calibration"] = f"isotonic on {len(s_parts)} held-out folds"
+    else:
+        cal = calibrate_density_ratio(score, counts, area_km2, base)
+        df.attrs["calibration"] = "isotonic in-sample (too few sites for held-out folds)"
+    ratio = cal.ratio(score)
+    floor = ~(df["slope_deg"].to_numpy("float64") >= params.slope_floor_deg)
+    if params.area_shares is not None:
+        cuts = area_cuts(score, params.area_shares)
+        s_class = classify(score, cuts)
+        df.attrs["cuts"] = [float(c) for c in cuts]
+    else:
+        s_class = ratio_class(ratio, params.ratio_cuts)
+    s_class = np.where(floor, 0, s_class).astype("int8")
     df["score"] = score
-    df["susceptibility_class"] = classify(score, cuts)
+    df["density_ratio"] = ratio
+    df["p_event"] = -np.expm1(-cal.expected_events(score, area_km2))
+    df["below_slope_floor"] = floor
+    df["susceptibility_class"] = s_class
     for n, c in model.contributions(factors).items():
         df[f"iv_{n}"] = c
-    df.attrs["cuts"] = [float(c) for c in cuts]
+    df.attrs["base_rate_per_km2"] = base
+    df.attrs["ratio_knots"] = [cal.score_knots.tolist(), cal.ratio_knots.tolist()]
     return df
 
 
@@ -277,7 +396,7 @@ def build_static(
     """
     params = params or PipelineParams()
     if not isinstance(dem, terrain.Dem):
-        dem = load_dem(dem, params.bbox)
+        dem = load_dem(dem, params.bbox, params.nodata)
     mask = np.isfinite(dem.elev_m)
     windows = row_windows(dem.shape[0], params.window_rows)
     tasks = [
@@ -291,7 +410,9 @@ def build_static(
     df.attrs["res"] = res
     df.attrs["crs"] = dem.crs.to_string()
     df.attrs["main_drain_km2"] = float(np.nanmax(df["drain_uparea_km2"].to_numpy()))
-    return fit_susceptibility(df, params)
+    r, c = site_pixels(dem, sites_lonlat)
+    folds = inventory_folds(dem, cells2d, r, c, params, "site_density_per_km2" in layers)
+    return fit_susceptibility(df, params, folds)
 
 
 def _window_task(

@@ -1,0 +1,316 @@
+"""Rainfall thresholds calibrated on real data: landslides per day against 24 h and antecedent rain.
+
+The Hong Kong Landslip Warning (GEO) and China's geological-hazard meteorological warning
+(地质灾害气象风险预警) both work from a rainfall–landslide relation fitted on the local record:
+how many landslides a day of a given rain brings, and with what probability. Here the number
+of landslide incidents reported on a day, N, is related to the
+day's rain R24 (mm) and the effective antecedent rain of the ten days before,
+Re = Σᵢ₌₁¹⁰ Kⁱ·Rᵢ (K = 0.8, mm), as one logistic curve per rain class:
+
+    P(N ≥ k | R24, Re) = logistic(b0 + b1·ln(1 + R24) + b2·Re/100)
+
+fitted by maximum likelihood. A rain class c ∈ {1, 2, 3} is reached when P(N ≥ kₓ) ≥ pₓ for
+the class's rule (k, p), see :data:`DEFAULT_CLASS_RULES`. (A negative-binomial count model was
+tried first: the storm-day clustering makes it so over-dispersed, α ≈ 2.4, that P(N ≥ 10)
+never reaches 0.5 at any rain; direct logistic curves per k are calibrated where it matters.)
+
+Data (read in place, ``../shared/data/hongkong``): CEDD landslide incidents 1984–2007 (date =
+FAILDATE, else CALLDATE, dd/mm/yyyy) and the HKO daily rainfall at the Observatory HQ
+(two header lines, ``***`` = no data, ``Trace`` < 0.05 mm).
+
+```python
+from risk_models import calibration
+days = calibration.hongkong_days(data_dir)                 # one row per day: n, r24, re
+fit = calibration.fit_rain_model(days[days.index.year <= 2001])
+fit.rain_class(r24_mm, re_mm)                             # 0..3
+```
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from risk_models.errors import ModelInputError
+
+#: (k incidents, probability) per rain class 1, 2, 3: class c when P(N ≥ k) ≥ p.
+#: 1 — a few (≥ 3) incidents in the territory are more likely than not;
+#: 2 — a "landslide day" of ≥ 10 incidents is more likely than not (the scale at which the
+#:     GEO Landslip Warning is raised);
+#: 3 — a major landslide day of ≥ 50 incidents is more likely than not.
+DEFAULT_CLASS_RULES: tuple[tuple[int, float], ...] = ((3, 0.5), (10, 0.5), (50, 0.5))
+#: Daily decay coefficient of the effective antecedent rain (as in :mod:`risk_models.rainfall`).
+ANTECEDENT_K = 0.8
+ANTECEDENT_DAYS = 10
+
+HK_INCIDENTS = "landslide_incidents_1984_2007.csv"
+HKO_DAILY = "hko_daily_total_rainfall_1884_2022.csv"
+
+
+@dataclass(frozen=True)
+class ClassCurve:
+    """P(N ≥ k) = logistic(intercept + coef_ln_r24·ln(1 + R24) + coef_re_per_100mm·Re/100)
+    and the probability ``p`` at which its rain class starts."""
+
+    k: int
+    p: float
+    intercept: float
+    coef_ln_r24: float
+    coef_re_per_100mm: float
+
+    def prob(self, r24_mm: Any, re_mm: Any) -> np.ndarray:
+        r = np.maximum(np.asarray(r24_mm, dtype="float64"), 0.0)
+        e = np.maximum(np.asarray(re_mm, dtype="float64"), 0.0)
+        eta = self.intercept + self.coef_ln_r24 * np.log1p(r) + self.coef_re_per_100mm * e / 100
+        return np.asarray(special.expit(eta))
+
+    def r24_threshold_mm(self, re_mm: float = 0.0) -> float:
+        """24 h rain (mm) at which P(N ≥ k) reaches ``p`` for a given Re (closed form)."""
+        logit = math.log(self.p / (1.0 - self.p)) if self.p < 1 else math.inf
+        x = (logit - self.intercept - self.coef_re_per_100mm * re_mm / 100) / self.coef_ln_r24
+        return max(math.expm1(x), 0.0) if x < 700 else math.inf
+
+
+@dataclass(frozen=True)
+class RainModel:
+    """Rain classes 1..3 from three logistic curves P(N ≥ kₓ | R24, Re) and probabilities pₓ.
+
+    N is the number of landslide incidents reported in the territory on the day, R24 the
+    day's rain (mm), Re = Σ 0.8ⁱ·Rᵢ over the ten days before (mm).
+    """
+
+    curves: tuple[ClassCurve, ClassCurve, ClassCurve]
+    info: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def rain_class(self, r24_mm: Any, re_mm: Any) -> np.ndarray:
+        """Rain class 0..3: the highest class whose curve reaches its probability."""
+        shape = np.broadcast(np.asarray(r24_mm), np.asarray(re_mm)).shape
+        out = np.zeros(shape, dtype="int8")
+        for c, curve in enumerate(self.curves, start=1):
+            out[curve.prob(r24_mm, re_mm) >= curve.p - 1e-12] = c
+        return out
+
+    def probabilities(self, r24_mm: Any, re_mm: Any) -> dict[str, np.ndarray]:
+        """``{"p_ge_<k>": P(N ≥ k)}`` of the three class curves."""
+        return {f"p_ge_{c.k}": c.prob(r24_mm, re_mm) for c in self.curves}
+
+    def r24_threshold_mm(self, cls: int, re_mm: float = 0.0) -> float:
+        """The 24 h rain (mm) at which class ``cls`` starts for a given Re."""
+        return self.curves[cls - 1].r24_threshold_mm(re_mm)
+
+    def as_params(self) -> dict[str, Any]:
+        """The ``rain_model`` entry of :class:`~risk_models.params.PipelineParams`."""
+        return {
+            "classes": [
+                {
+                    "k": c.k,
+                    "p": round(c.p, 4),
+                    "intercept": round(c.intercept, 4),
+                    "coef_ln_r24": round(c.coef_ln_r24, 4),
+                    "coef_re_per_100mm": round(c.coef_re_per_100mm, 4),
+                }
+                for c in self.curves
+            ]
+        }
+
+    @classmethod
+    def from_params(cls, d: Any) -> RainModel:
+        """Inverse of :meth:`as_params` (raises :class:`ModelInputError` on a bad entry)."""
+        if not isinstance(d, dict) or set(d) != {"classes"}:
+            raise ModelInputError('rain_model must be {"classes": [3 class curves]}')
+        try:
+            curves = tuple(
+                ClassCurve(
+                    int(c["k"]),
+                    float(c["p"]),
+                    float(c["intercept"]),
+                    float(c["coef_ln_r24"]),
+                    float(c["coef_re_per_100mm"]),
+                )
+                for c in d["classes"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelInputError(f"rain_model: {exc}") from None
+        if len(curves) != 3:
+            raise ModelInputError("rain_model needs 3 class curves")
+        for c in curves:
+            vals = (c.intercept, c.coef_ln_r24, c.coef_re_per_100mm)
+            if not all(math.isfinite(v) for v in vals) or c.coef_ln_r24 <= 0:
+                raise ModelInputError("rain_model curves need finite coefficients, coef_ln_r24 > 0")
+            if c.k < 1 or not 0 < c.p < 1 or c.coef_re_per_100mm < 0:
+                raise ModelInputError("rain_model curves need k ≥ 1, 0 < p < 1, coef_re ≥ 0")
+        return cls((curves[0], curves[1], curves[2]))
+
+
+def fit_rain_model(
+    days: pd.DataFrame, rules: Sequence[tuple[int, float]] = DEFAULT_CLASS_RULES
+) -> RainModel:
+    """Maximum-likelihood logistic fit of P(N ≥ k) on ln(1 + R24) and Re for each class rule.
+
+    ln(1 + R24) and a linear Re fitted the 2002–2007 Hong Kong days better (log loss) than
+    ln(1 + Re) or a single combined rain; unpenalised, so the coefficients are the MLE.
+
+    Args:
+        days: one row per day with columns ``n`` (incidents), ``r24_mm``, ``re_mm``.
+        rules: (k, p) of rain classes 1..3.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    d = days.dropna(subset=["n", "r24_mm", "re_mm"])
+    if len(rules) != 3:
+        raise ModelInputError("three class rules (k, p) are needed")
+    x = np.column_stack([np.log1p(d["r24_mm"].to_numpy()), d["re_mm"].to_numpy() / 100.0])
+    curves = []
+    for k, p in rules:
+        y = d["n"].to_numpy() >= k
+        if y.sum() < 3 or (~y).sum() < 3:
+            raise ModelInputError(f"too few days with and without ≥ {k} incidents to fit")
+        lr = LogisticRegression(C=1e6, max_iter=10_000).fit(x, y)
+        curves.append(
+            ClassCurve(int(k), float(p), float(lr.intercept_[0]), *map(float, lr.coef_[0]))
+        )
+    info = {
+        "n_days": len(d),
+        "n_incidents": int(d["n"].sum()),
+        "days_with_at_least_k": {str(k): int((d["n"] >= k).sum()) for k, _ in rules},
+        "period": [str(d.index.min().date()), str(d.index.max().date())]
+        if isinstance(d.index, pd.DatetimeIndex) and len(d)
+        else None,
+    }
+    return RainModel((curves[0], curves[1], curves[2]), info)
+
+
+def read_hko_daily(path: str | Path) -> pd.Series:
+    """HKO daily rainfall (mm) indexed by date; ``Trace`` → 0, ``***`` and bad dates dropped."""
+    raw = pd.read_csv(path, skiprows=3, header=None, names=["y", "m", "d", "v", "q"], dtype=str)
+    y = pd.to_numeric(raw["y"], errors="coerce")
+    m = pd.to_numeric(raw["m"], errors="coerce")
+    dd = pd.to_numeric(raw["d"], errors="coerce")
+    ok = y.notna() & m.notna() & dd.notna()
+    raw = raw[ok]
+    date = pd.to_datetime(
+        {"year": y[ok].astype(int), "month": m[ok].astype(int), "day": dd[ok].astype(int)},
+        errors="coerce",
+    )
+    val = raw["v"].str.strip().replace({"Trace": "0", "微量": "0"})
+    mm = pd.to_numeric(val, errors="coerce")
+    s = pd.Series(mm.to_numpy(), index=pd.DatetimeIndex(date), name="rain_mm")
+    s = s[np.asarray(s.index.notna()) & s.notna().to_numpy()]
+    return s[~s.index.duplicated()].sort_index()
+
+
+def read_hk_incidents(path: str | Path) -> pd.DataFrame:
+    """CEDD incidents with ``date`` (FAILDATE, else CALLDATE), ``natural`` (bool), EASTING,
+    NORTHING (EPSG:2326), lon, lat; rows without a valid date are dropped."""
+    inc = pd.read_csv(path)
+    fail = pd.to_datetime(inc["FAILDATE"], format="%d/%m/%Y", errors="coerce")
+    call = pd.to_datetime(inc["CALLDATE"], format="%d/%m/%Y", errors="coerce")
+    out = pd.DataFrame(
+        {
+            "date": fail.fillna(call).dt.normalize(),
+            "natural": inc["FEATTYPE"].astype(str).str.strip().str.lower().eq("natural hillside"),
+            "feattype": inc["FEATTYPE"].astype(str),
+            "easting": pd.to_numeric(inc["EASTING"], errors="coerce"),
+            "northing": pd.to_numeric(inc["NORTHING"], errors="coerce"),
+            "lon": pd.to_numeric(inc["lon"], errors="coerce"),
+            "lat": pd.to_numeric(inc["lat"], errors="coerce"),
+        }
+    )
+    return out[out["date"].notna()].reset_index(drop=True)
+
+
+def antecedent_re_mm(rain: pd.Series, k: float = ANTECEDENT_K) -> pd.Series:
+    """Re of each day from the ten days before it (missing days count as 0 mm)."""
+    full = rain.asfreq("D").fillna(0.0)
+    re = sum(k**i * full.shift(i) for i in range(1, ANTECEDENT_DAYS + 1))
+    return pd.Series(np.asarray(re, dtype="float64"), index=full.index).fillna(0.0)
+
+
+def daily_table(
+    incidents: pd.DataFrame,
+    rain: pd.Series,
+    start: str = "1984-01-01",
+    end: str = "2007-12-31",
+    natural_only: bool = False,
+) -> pd.DataFrame:
+    """One row per day of [start, end] with rain: ``n`` incidents, ``r24_mm``, ``re_mm``."""
+    inc = incidents[incidents["natural"]] if natural_only else incidents
+    counts = inc["date"].value_counts()
+    re = antecedent_re_mm(rain)
+    idx = pd.date_range(start, end, freq="D")
+    out = pd.DataFrame(
+        {
+            "n": counts.reindex(idx, fill_value=0).to_numpy("float64"),
+            "r24_mm": rain.reindex(idx).to_numpy("float64"),
+            "re_mm": re.reindex(idx).to_numpy("float64"),
+        },
+        index=idx,
+    )
+    return out[out["r24_mm"].notna()]
+
+
+def hongkong_days(data_dir: str | Path, natural_only: bool = False) -> pd.DataFrame:
+    """:func:`daily_table` of the Hong Kong incidents and the HKO HQ daily rain, 1984–2007."""
+    hk = Path(data_dir) / "hongkong"
+    return daily_table(
+        read_hk_incidents(hk / HK_INCIDENTS),
+        read_hko_daily(hk / HKO_DAILY),
+        natural_only=natural_only,
+    )
+
+
+def day_skill(model: RainModel, days: pd.DataFrame, k: int = 10, cls: int = 2) -> dict[str, float]:
+    """Skill of "rain class ≥ ``cls``" as an alarm for days with ≥ ``k`` incidents.
+
+    Returns the number of such days, the share detected (POD), alarm days, false-alarm days
+    (alarm, < k incidents) per year and the share of alarms that were false (FAR).
+    """
+    alarm = model.rain_class(days["r24_mm"], days["re_mm"]) >= cls
+    event = days["n"].to_numpy() >= k
+    years = len(days) / 365.25
+    n_ev = int(event.sum())
+    hits = int((alarm & event).sum())
+    false = int((alarm & ~event).sum())
+    return {
+        "event_days": float(n_ev),
+        "pod": hits / n_ev if n_ev else math.nan,
+        "alarm_days": float(alarm.sum()),
+        "false_alarm_days_per_year": false / years if years else math.nan,
+        "far": false / max(int(alarm.sum()), 1),
+        "years": years,
+    }
+
+
+def calibrate_hongkong(
+    data_dir: str | Path, fit_to_year: int = 2001, natural_only: bool = False
+) -> dict[str, Any]:
+    """Fit on 1984..``fit_to_year``, test on the years after (to 2007): the JSON report of
+    ``onemap risk calibrate-rain`` (coefficients, thresholds at several Re, skill)."""
+    days = hongkong_days(data_dir, natural_only)
+    year = pd.DatetimeIndex(days.index).year
+    train = days[year <= fit_to_year]
+    test = days[year > fit_to_year]
+    model = fit_rain_model(train)
+    return report(model, train, test)
+
+
+def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """JSON-ready fit, R24 thresholds per class at Re = 0/50/100/200 mm, and day skill."""
+    thr = {
+        f"re_{re:g}mm": [round(model.r24_threshold_mm(c, re), 1) for c in (1, 2, 3)]
+        for re in (0.0, 50.0, 100.0, 200.0)
+    }
+    return {
+        "rain_model": model.as_params(),
+        "fit": model.info,
+        "r24_thresholds_mm_by_class": thr,
+        "skill_train_ge10": day_skill(model, train),
+        "skill_test_ge10": day_skill(model, test) if len(test) else None,
+    }
