@@ -141,7 +141,8 @@ def postgis_ceiling(url: str, tiles: list[tuple[int, int, int]], duration_s: flo
     import psycopg
 
     from layers.catalog import CATALOG
-    from tiles.mvt import to_psycopg, vector_query
+    from layers.sql import to_psycopg
+    from tiles.mvt import vector_query
     from tiles.tms import check_tile
 
     layer = CATALOG[TABLE]

@@ -173,12 +173,6 @@ ORDER BY s.code
 """
 
 
-async def latest_window_end(conn: asyncpg.Connection) -> dt.datetime | None:
-    """Time of the newest reading of any sensor (the window end the nowcast uses)."""
-    value: dt.datetime | None = await conn.fetchval("SELECT max(observed_at) FROM sensor_readings")
-    return value
-
-
 async def sensors_status(
     conn: asyncpg.Connection, at: dt.datetime | None = None, kind: str | None = None
 ) -> dict[str, Any]:

@@ -523,8 +523,3 @@ CATALOG = Catalog(
         ),
     )
 )
-
-
-def get_layer(layer_id: str, catalog: Catalog = CATALOG) -> Layer:
-    """The layer called ``layer_id``; :class:`~layers.errors.UnknownLayer` if none."""
-    return catalog[layer_id]

@@ -380,12 +380,3 @@ def _replace_readings(
 def _pg_detail(exc: psycopg.Error) -> str:
     diag = exc.diag
     return diag.message_detail or diag.message_primary or str(exc).splitlines()[0]
-
-
-def layer_count(url: str, layer: Layer) -> int:
-    """Number of rows in ``layer``'s table."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(layer.table))
-        ).fetchone()
-    return int(row[0]) if row else 0

@@ -137,15 +137,3 @@ def register(url: str, info: RasterInfo, source: str | None = None) -> None:
         record(
             conn, "raster.register", info.name, detail={"source": source, "path": str(info.path)}
         )
-
-
-def list_rasters(url: str) -> list[RasterInfo]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT name, path, crs, width, height, bands, dtype, nodata, bounds_4326 "
-            "FROM rasters ORDER BY name"
-        ).fetchall()
-    return [
-        RasterInfo(r[0], Path(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], tuple(r[8]))  # type: ignore[arg-type]
-        for r in rows
-    ]

@@ -17,19 +17,19 @@ Zoom awareness, all from the catalog:
 
 Identifiers come only from the catalog (quoted); every value is a bound parameter.
 SQL is written with asyncpg placeholders (``$1``) and converted for psycopg by
-:func:`to_psycopg`.
+:func:`layers.sql.to_psycopg`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layers.catalog import Catalog, Layer, PropertyType, role_allows
 from layers.errors import UnknownLayer
 from layers.schema import TILE_GEOM
+from layers.sql import ident
 from tiles.errors import InvalidTileRequest
 from tiles.tms import FULL_DETAIL_ZOOM, Tile
 
@@ -54,16 +54,6 @@ TILEJSON_TYPES: dict[PropertyType, str] = {
     "boolean": "Boolean",
     "datetime": "String",
 }
-
-
-def ident(name: str) -> str:
-    """``name`` quoted as an SQL identifier (``quote_ident``); names come from the catalog."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def to_psycopg(query: str, params: Sequence[object]) -> tuple[str, dict[str, object]]:
-    """Rewrite asyncpg ``$n`` placeholders as psycopg ``%(pn)s`` with a parameter dict."""
-    return re.sub(r"\$(\d+)", r"%(p\1)s", query), {f"p{i + 1}": v for i, v in enumerate(params)}
 
 
 @dataclass(frozen=True)
@@ -200,15 +190,3 @@ def vector_layer_fields(layer: Layer, role: str) -> dict[str, str]:
     if layer.geometry_type == "Point":
         fields["point_count"] = "Number"
     return fields
-
-
-def extent_query(tables: Sequence[str]) -> str:
-    """SQL of the (west, south, east, north) extent of ``tables`` (catalog tables), degrees."""
-    union = " UNION ALL ".join(
-        f"SELECT ST_Extent(geom)::geometry AS e FROM public.{ident(t)}"  # noqa: S608
-        for t in tables
-    )
-    return (
-        "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) "  # noqa: S608
-        f"FROM (SELECT ST_Extent(e) AS x FROM ({union}) AS u) AS s"
-    )

@@ -23,8 +23,9 @@ from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
 
 from layers.catalog import CATALOG, Catalog
+from layers.sql import extent_sql
 from tiles.errors import ExportFailed, InvalidTileRequest
-from tiles.mvt import LayerSet, extent_query, parse_layers
+from tiles.mvt import LayerSet, parse_layers
 from tiles.render import RiskRun, render_sync, resolve_run_sync
 from tiles.tilejson import vector_tilejson
 from tiles.tms import MAX_ZOOM, check_tile, tiles_in_bbox
@@ -98,7 +99,7 @@ def export_pmtiles(
             risk_run = resolve_run_sync(conn, run) if layerset.risk else None
             if bbox is None:
                 tables = layerset.tables or ("admin_areas",)
-                row = conn.execute(extent_query(tables)).fetchone()
+                row = conn.execute(extent_sql(tables)).fetchone()
                 if row is None or row[0] is None:
                     raise ExportFailed("the layers hold no data; give --bbox")
                 bbox = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from layers.catalog import Layer
+from layers.sql import to_psycopg
 from tiles import risk
 from tiles.errors import UnknownRun
-from tiles.mvt import MAX_TILE_BYTES, RISK_LAYER, LayerSet, to_psycopg, vector_query
+from tiles.mvt import MAX_TILE_BYTES, RISK_LAYER, LayerSet, vector_query
 from tiles.tms import Tile
 
 #: Coarsening steps tried before giving up on the size cap (each doubles the thinning).

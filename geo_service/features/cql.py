@@ -18,8 +18,8 @@ import shapely
 import shapely.geometry
 
 from geo_service.errors import BadRequest
-from geo_service.features.sqlbits import Params, ident
 from layers.catalog import Layer
+from layers.sql import Params, ident
 
 #: Names a filter may use for the feature geometry.
 GEOMETRY_NAMES = ("geometry", "geom")

@@ -7,8 +7,8 @@ from typing import Any
 import asyncpg
 
 from geo_service.features.params import CRS84, EPSG3857
-from geo_service.features.sqlbits import ident
 from layers.catalog import Layer, Property
+from layers.sql import extent_sql, ident
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -152,17 +152,8 @@ async def extents(conn: asyncpg.Connection, layers: list[Layer]) -> dict[str, di
         reltuples = await conn.fetchval(
             "SELECT reltuples FROM pg_class WHERE oid = to_regclass($1::text)", layer.table
         )
-        if reltuples is not None and reltuples > EXACT_EXTENT_MAX_ROWS:
-            box = await conn.fetchrow(
-                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                "(SELECT ST_EstimatedExtent('public', $1::text, 'geom') e) s",
-                layer.table,
-            )
-        else:
-            box = await conn.fetchrow(
-                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "  # noqa: S608 (catalog identifiers, bound values)
-                f"(SELECT ST_Extent(geom) e FROM {table}) s"
-            )
+        estimated = reltuples is not None and reltuples > EXACT_EXTENT_MAX_ROWS
+        box = await conn.fetchrow(extent_sql([layer.table], estimated=estimated))
         ext: dict[str, Any] = {}
         if box is not None and box[0] is not None:
             ext["spatial"] = {"bbox": [[round(float(v), 7) for v in box]], "crs": CRS84}

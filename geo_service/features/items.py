@@ -10,8 +10,9 @@ import asyncpg
 
 from geo_service.features.cql import Translator
 from geo_service.features.params import BBox
-from geo_service.features.sqlbits import Params, column_text, feature_json, ident
+from geo_service.features.sqlbits import column_text, feature_json
 from layers.catalog import Layer, Property
+from layers.sql import Params, ident
 
 #: Matches are counted exactly up to this many; beyond, numberMatched is the planner's estimate.
 COUNT_EXACT_MAX = 100_000

@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from geo_service.features.sqlbits import Params, feature_json, ident, point_sql
+from geo_service.features.sqlbits import feature_json, point_sql
 from layers.catalog import Catalog, Layer, Property
+from layers.sql import Params, ident
 
 #: Most vertices accepted in a query geometry.
 MAX_VERTICES = 100_000
@@ -30,14 +31,41 @@ def _json_object(props: tuple[Property, ...] | list[Property], alias: str) -> st
     return "json_build_object(" + ", ".join(args) + ")"
 
 
+def nearest_address_sql(catalog: Catalog, role: str, cte: str = "p") -> str:
+    """A scalar subquery: the address nearest the point ``g`` of the CTE ``cte`` (EPSG:4326)
+    as JSON ``{address, distance_m, lon, lat}`` — exact spheroidal distance among the
+    :data:`ADDRESS_CANDIDATES` nearest by planar KNN; NULL when there is no address."""
+    addresses = catalog["addresses"]
+    addr_obj = _json_object(addresses.visible_properties(role), "c")
+    return f"""SELECT json_build_object('address', {addr_obj}, 'distance_m', round(d::numeric, 2),
+                         'lon', ST_X(c.geom), 'lat', ST_Y(c.geom))
+     FROM (SELECT c.*, ST_Distance(c.geom::geography, {cte}.g::geography) AS d
+             FROM {cte} CROSS JOIN LATERAL (
+                   -- LATERAL keeps the point a constant for the KNN index scan
+                   SELECT * FROM {ident(addresses.table)} c ORDER BY c.geom <-> {cte}.g
+                   LIMIT {ADDRESS_CANDIDATES}) c
+            ORDER BY d LIMIT 1) c"""  # noqa: S608 (catalog identifiers, bound values)
+
+
+async def nearest_address(
+    conn: asyncpg.Connection, catalog: Catalog, role: str, lon: float, lat: float
+) -> dict[str, Any] | None:
+    """The nearest standard address to a point: ``{address, distance_m, lon, lat}``."""
+    params = Params()
+    pt = point_sql(params, lon, lat)
+    nearest = nearest_address_sql(catalog, role)
+    sql = f"WITH p AS (SELECT {pt} AS g) SELECT ({nearest})"  # noqa: S608 (catalog names)
+    found: dict[str, Any] | None = _decode(await conn.fetchval(sql, *params.values))
+    return found
+
+
 def locate_sql(catalog: Catalog, role: str, lon: float, lat: float) -> tuple[str, list[Any]]:
     """One statement: admin areas containing the point, its grid, the nearest address."""
     params = Params()
     pt = point_sql(params, lon, lat)
-    admin, grids, addresses = catalog["admin_areas"], catalog["grids"], catalog["addresses"]
+    admin, grids = catalog["admin_areas"], catalog["grids"]
     admin_obj = _json_object(admin.visible_properties(role), "a")
     grid_obj = _json_object(grids.visible_properties(role), "g")
-    addr_obj = _json_object(addresses.visible_properties(role), "c")
     sql = f"""
 WITH p AS (SELECT {pt} AS g)
 SELECT
@@ -45,14 +73,7 @@ SELECT
      FROM {ident(admin.table)} a, p WHERE ST_Intersects(a.geom, p.g)) AS admin,
   (SELECT {grid_obj} FROM {ident(grids.table)} g, p
      WHERE ST_Intersects(g.geom, p.g) ORDER BY ST_Area(g.geom) LIMIT 1) AS grid,
-  (SELECT json_build_object('address', {addr_obj}, 'distance_m', round(d::numeric, 2),
-                            'lon', ST_X(c.geom), 'lat', ST_Y(c.geom))
-     FROM (SELECT c.*, ST_Distance(c.geom::geography, p.g::geography) AS d
-             FROM p CROSS JOIN LATERAL (
-                   -- LATERAL keeps the point a constant for the KNN index scan
-                   SELECT * FROM {ident(addresses.table)} c ORDER BY c.geom <-> p.g
-                   LIMIT {ADDRESS_CANDIDATES}) c
-            ORDER BY d LIMIT 1) c) AS address
+  ({nearest_address_sql(catalog, role)}) AS address
 """  # noqa: S608 (catalog identifiers, bound values)
     return sql, params.values
 

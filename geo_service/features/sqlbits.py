@@ -1,37 +1,15 @@
-"""Small SQL helpers: bound parameters, quoted catalog identifiers, feature expressions.
-
-Identifiers only ever come from the layer catalog (:func:`ident`); every value goes through
-:class:`Params` as a ``$n`` placeholder.
-"""
+"""SQL expressions of features: GeoJSON and CSV columns, bound points (names and
+placeholders from :mod:`layers.sql`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from layers.catalog import Layer, Property
+from layers.sql import Params, ident
 
 #: Decimal places of coordinates in GeoJSON output (1e-7 degree ≈ 1 cm).
 COORD_DECIMALS = 7
-
-
-def ident(name: str) -> str:
-    """``name`` as a quoted SQL identifier (only call it with catalog names)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass
-class Params:
-    """Values bound as ``$1, $2, …`` in the order they were added."""
-
-    values: list[Any] = field(default_factory=list)
-
-    def add(self, value: Any, cast: str | None = None) -> str:
-        """Bind ``value``; returns its placeholder (with an explicit ``::cast`` if given)."""
-        self.values.append(value)
-        ph = f"${len(self.values)}"
-        return f"{ph}::{cast}" if cast else ph
 
 
 def column_json(prop: Property, alias: str = "t") -> str:

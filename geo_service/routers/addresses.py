@@ -13,9 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from geo_service.deps import PoolDep
+from geo_service.auth import RoleDep
+from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.features.params import parse_float
+from geo_service.features.spatial import nearest_address
 from layers.addresses import AddressIndex, default_gazetteer, parse
 from layers.addresses.db import build_index, fetch_rows
 from layers.addresses.parse import MAX_CHARS
@@ -90,30 +92,23 @@ async def geo_geocode_batch(index: IndexDep, body: GeocodeBatch) -> JSONResponse
     return JSONResponse({"results": [r.as_dict() for r in results], "count": len(results)})
 
 
-REVERSE_SQL = """
-WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g)
-SELECT a.code, a.full_address, a.province, a.city, a.district, a.street, a.community,
-       a.road, a.house_number, a.estate, a.building, a.unit, a.room, a.grid_code,
-       ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat,
-       ST_Distance(a.geom::geography, pt.g::geography) AS distance_m
-FROM (SELECT * FROM addresses, pt ORDER BY addresses.geom <-> pt.g LIMIT 16) a, pt
-ORDER BY distance_m LIMIT 1
-"""
-
-
 @router.get("/reverse", summary="Nearest standard address to a point")
 async def geo_reverse(
     pool: PoolDep,
+    catalog: CatalogDep,
+    role: RoleDep,
     lon: str | None = Query(None, description="Longitude, degrees (EPSG:4326)"),
     lat: str | None = Query(None, description="Latitude, degrees (EPSG:4326)"),
 ) -> JSONResponse:
     """The nearest address by exact spheroidal distance (``distance_m``, metres) among
-    the 16 nearest by planar KNN, with its admin levels and grid."""
+    the 16 nearest by planar KNN, with its admin levels and grid (the query of
+    ``/geo/locate``'s ``nearest_address``)."""
     x, y = parse_float("lon", lon, -180, 180), parse_float("lat", lat, -90, 90)
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(REVERSE_SQL, x, y)
-    if row is None:
+        found = await nearest_address(conn, catalog, role, x, y)
+    if found is None:
         return JSONResponse({"match_level": "none", "address": None})
-    d = dict(row)
-    return JSONResponse({"match_level": "nearest", "distance_m": d.pop("distance_m"),
-                         "address": d})  # fmt: skip
+    address = {**found["address"], "lon": found["lon"], "lat": found["lat"]}
+    return JSONResponse(
+        {"match_level": "nearest", "distance_m": found["distance_m"], "address": address}
+    )

@@ -23,8 +23,9 @@ from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from layers.catalog import Catalog, Layer, role_allows
 from layers.errors import UnknownLayer
+from layers.sql import extent_sql
 from tiles.cache import TileCache, etag_matches, make_etag
-from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, extent_query, parse_layers
+from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers
 from tiles.raster import RasterRenderer
 from tiles.render import RiskRun, render_async, resolve_run_async
 from tiles.tilejson import (
@@ -188,7 +189,7 @@ async def data_extent(
     key = (tables, versions)
     if versions is not None and key in state.extents:
         return state.extents[key]
-    row = await pool.fetchrow(extent_query(tables))
+    row = await pool.fetchrow(extent_sql(tables))
     ext = None if row is None or row[0] is None else tuple(float(v) for v in row)
     if versions is not None:
         if len(state.extents) > 256:
