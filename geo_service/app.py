@@ -26,6 +26,7 @@ from geo_service.routers import stats as stats_router
 from geo_service.routers import warnings as warnings_router
 from geo_service.security import BodySizeLimit, RateLimit
 from geo_service.settings import Settings, get_settings
+from geo_service.state import new_state
 from geo_service.tile_fastpath import TileFastPath
 from layers.catalog import CATALOG
 
@@ -41,19 +42,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
 
+    state = new_state(settings, CATALOG)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings)
-        app.state.layer_versions = LayerVersions(settings.effective_database_url)
-        app.state.layer_versions.start()
-        await emergency_runtime.start(app, settings)
+        state.pool = await create_pool(settings)
+        versions = state.layer_versions = LayerVersions(settings.effective_database_url)
+        cache = state.tiles.cache
+
+        def drop_tiles(table: str, _version: int) -> None:
+            cache.invalidate(table)
+
+        versions.subscribe(drop_tiles)
+        versions.start()
+        await emergency_runtime.start(state)
         log.info("started", extra={"database": _redacted(settings.effective_database_url)})
         try:
             yield
         finally:
-            await emergency_runtime.stop(app)
-            await app.state.layer_versions.stop()
-            await app.state.pool.close()
+            await emergency_runtime.stop(state)
+            await versions.stop()
+            await state.pool.close()
+            state.pool = None
 
     app = FastAPI(
         title="OneMap",
@@ -61,9 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.catalog = CATALOG
-    app.state.key_cache = {}
+    app.state.onemap = state
     install_error_handlers(app)
     # Innermost: cached tiles and 304s skip routing but still pass CORS, limits and the log.
     app.add_middleware(TileFastPath)

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from geo_service.errors import ApiError
+from geo_service.state import app_state
 from layers.catalog import Role, role_allows
 from layers.keys import secret_matches, split_key
 
@@ -47,16 +48,17 @@ async def current_caller(request: Request) -> Caller:
     """The caller of this request, from its API key (or anonymous)."""
     key = _presented_key(request)
     if key is None:
-        return Caller("anonymous", request.app.state.settings.anonymous_role)
+        return Caller("anonymous", app_state(request).settings.anonymous_role)
     parts = split_key(key)
     if parts is None:
         raise ApiError(401, "invalid_api_key", "malformed API key")
     prefix, secret = parts
-    cache: dict[str, tuple[float, Caller]] = request.app.state.key_cache
+    state = app_state(request)
+    cache: dict[str, tuple[float, Caller]] = state.key_cache
     hit = cache.get(key)
     if hit and time.monotonic() - hit[0] < KEY_CACHE_S:
         return hit[1]
-    row = await request.app.state.pool.fetchrow(
+    row = await state.open_pool().fetchrow(
         "SELECT name, role, salt, key_hash FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL",
         prefix,
     )

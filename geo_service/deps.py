@@ -8,21 +8,27 @@ import asyncpg
 from fastapi import Depends, Request
 
 from geo_service.settings import Settings
+from geo_service.state import AppState, app_state
 from layers.catalog import Catalog
 
 
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
+
+
 async def get_pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.pool
+    return app_state(request).open_pool()
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return app_state(request).settings
 
 
 async def get_catalog(request: Request) -> Catalog:
-    return request.app.state.catalog
+    return app_state(request).catalog
 
 
+StateDep = Annotated[AppState, Depends(get_state)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 
 import asyncpg
-from fastapi import FastAPI
 
 from emergency.warnings import expire_due
 from geo_service.event_hub import EventHub
-from geo_service.settings import Settings
+from geo_service.state import AppState
 
 log = logging.getLogger("onemap.emergency")
 
@@ -33,24 +31,22 @@ async def _sweep_expired(pool: asyncpg.Pool) -> None:
             log.debug("expiry sweep skipped: %r", exc)
 
 
-async def start(app: FastAPI, settings: Settings) -> None:
-    """Open the event hub and start the expiry sweeper (after ``app.state.pool`` exists)."""
-    app.state.event_hub = EventHub(settings.effective_database_url)
-    app.state.event_hub.start()
-    app.state.run_area_cache = OrderedDict()
-    app.state.stats_cache = {}
-    app.state.expiry_task = asyncio.create_task(
-        _sweep_expired(app.state.pool), name="onemap-warning-expiry"
+async def start(state: AppState) -> None:
+    """Open the event hub and start the expiry sweeper (after the pool is open)."""
+    state.event_hub = EventHub(state.settings.effective_database_url)
+    state.event_hub.start()
+    state.expiry_task = asyncio.create_task(
+        _sweep_expired(state.open_pool()), name="onemap-warning-expiry"
     )
 
 
-async def stop(app: FastAPI) -> None:
+async def stop(state: AppState) -> None:
     """End every event stream and stop the background tasks."""
-    task = getattr(app.state, "expiry_task", None)
+    task, state.expiry_task = state.expiry_task, None
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    hub = getattr(app.state, "event_hub", None)
+    hub, state.event_hub = state.event_hub, None
     if hub is not None:
         await hub.stop()

@@ -23,7 +23,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from geo_service.routers.tiles import tile_state_of, validator_headers, vector_tile_key
+from geo_service.routers.tiles import validator_headers, vector_tile_key
+from geo_service.state import AppState
 from tiles.cache import etag_matches, make_etag
 from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers
 from tiles.tms import TMS_ID, check_tile
@@ -62,9 +63,9 @@ class TileFastPath:
                 return False
             if name == b"if-none-match":
                 if_none_match = value
-        state = scope["app"].state
-        versions_src = getattr(state, "layer_versions", None)
-        if versions_src is None or not versions_src.connected.is_set():
+        state: AppState = scope["app"].state.onemap
+        versions_src = state.listening_versions()
+        if versions_src is None:
             return False
         role: str = state.settings.anonymous_role
         layerset = self._layerset(state, m.group(1), role)
@@ -81,7 +82,7 @@ class TileFastPath:
         if if_none_match is not None and etag_matches(if_none_match.decode("latin-1"), etag):
             await _send(send, 304, headers, b"")
             return True
-        data = tile_state_of(state).cache.get(key)
+        data = state.tiles.cache.get(key)
         if data is None:
             return False
         if data:

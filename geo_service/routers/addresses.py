@@ -1,7 +1,8 @@
 """``/geo``: standard-address parsing, geocoding (single and batch) and reverse geocoding.
 
-The address index lives in ``app.state.address_index`` and is rebuilt from the database
-when the ``addresses`` or ``admin_areas`` layer version changes (LISTEN/NOTIFY).
+The address index lives in the worker's state (``AppState.address_index``) and is rebuilt
+from the database when the ``addresses`` or ``admin_areas`` layer version changes
+(LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.features.params import parse_float
 from geo_service.features.spatial import nearest_address
+from geo_service.state import app_state
 from layers.addresses import AddressIndex, default_gazetteer, parse
 from layers.addresses.db import build_index, fetch_rows
 from layers.addresses.parse import MAX_CHARS
@@ -28,17 +30,14 @@ MAX_BATCH = 10_000
 
 async def get_address_index(request: Request, pool: PoolDep) -> AddressIndex:
     """The app's address index, rebuilt when the address or admin layers change."""
-    state = request.app.state
-    lv = getattr(state, "layer_versions", None)
+    state = app_state(request)
+    lv = state.layer_versions
     version = (lv.version("addresses"), lv.version("admin_areas")) if lv else (0, 0)
-    cached = getattr(state, "address_index", None)
+    cached = state.address_index
     if cached is not None and cached[0] == version:
         return cached[1]
-    lock = getattr(state, "address_index_lock", None)
-    if lock is None:
-        lock = state.address_index_lock = asyncio.Lock()
-    async with lock:
-        cached = getattr(state, "address_index", None)
+    async with state.address_index_lock:
+        cached = state.address_index
         if cached is not None and cached[0] == version:
             return cached[1]
         async with pool.acquire() as conn:

@@ -16,6 +16,7 @@ from emergency.levels import LEVEL_NAME, parse_level
 from geo_service.auth import RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.exports import addresses_csv
+from geo_service.state import app_state
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 
@@ -25,7 +26,7 @@ AREA_CACHE_SIZE = 32
 
 async def _area(request: Request, conn: Any, run: int, level_min: str) -> tuple[Area, dict]:
     level_n = parse_level(level_min)
-    cache: OrderedDict[tuple[int, int], tuple[Area, dict]] = request.app.state.run_area_cache
+    cache: OrderedDict[tuple[int, int], tuple[Area, dict]] = app_state(request).run_area_cache
     key = (run, level_n)
     hit = cache.get(key)
     if hit is not None:

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from geo_service.deps import PoolDep
-from geo_service.errors import BadRequest
-from geo_service.event_hub import CLOSE, Event, EventHub, replay
+from geo_service.errors import ApiError, BadRequest
+from geo_service.event_hub import CLOSE, Event, replay
+from geo_service.state import app_state
 
 router = APIRouter(tags=["events"])
 
@@ -59,7 +60,9 @@ async def events(
     ),
     types: str | None = Query(None, description="Only these event types (comma-separated)"),
 ) -> StreamingResponse:
-    hub: EventHub = request.app.state.event_hub
+    hub = app_state(request).event_hub
+    if hub is None:
+        raise ApiError(503, "not_started", "the event stream is not running")
     after = _last_id(last_event_id, last_event_id_q)
     wanted = {t.strip() for t in types.split(",") if t.strip()} if types else None
     queue = hub.subscribe()  # before the replay, so nothing falls between the two

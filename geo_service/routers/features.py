@@ -32,6 +32,7 @@ from geo_service.features.params import (
     parse_properties,
     parse_sortby,
 )
+from geo_service.state import app_state
 from layers.catalog import Catalog, Layer, role_allows
 
 router = APIRouter(tags=["OGC API Features"])
@@ -73,15 +74,12 @@ async def layer_extents(
 ) -> dict[str, dict[str, Any]]:
     """Extents of ``layers``, memoised per worker by layer version (an extent only changes
     when its layer's rows do; the version moves then, through LISTEN/NOTIFY)."""
-    lv = getattr(request.app.state, "layer_versions", None)
-    if lv is None or not lv.connected.is_set():
+    state = app_state(request)
+    lv = state.listening_versions()
+    if lv is None:
         async with pool.acquire() as conn:
             return await docs.extents(conn, layers)
-    state = request.app.state
-    memo: dict[tuple[str, int], dict[str, Any] | None] | None
-    memo = getattr(state, "collection_extents", None)
-    if memo is None:
-        memo = state.collection_extents = {}
+    memo = state.collection_extents
     # Keys are taken before the query: a write during it leaves the result under the old key.
     keys = {lyr.id: (lyr.id, lv.version(lyr.table)) for lyr in layers}
     missing = [lyr for lyr in layers if keys[lyr.id] not in memo]

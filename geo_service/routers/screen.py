@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from geo_service.deps import CatalogDep
 from geo_service.errors import ApiError
+from geo_service.state import app_state
 from geo_service.web.assets import (
     STATIC_DIR,
     AssetNotFound,
@@ -40,10 +41,10 @@ _TITLES = {"zh": "一张图 · 指挥中心", "en": "OneMap · Command Centre"}
 
 def get_web_assets(request: Request) -> WebAssets:
     """Dependency: where the installed assets are (resolved once per worker)."""
-    assets: WebAssets | None = getattr(request.app.state, "web_assets", None)
-    if assets is None:
-        assets = request.app.state.web_assets = WebAssets.from_env()
-    return assets
+    state = app_state(request)
+    if state.web_assets is None:
+        state.web_assets = WebAssets.from_env()
+    return state.web_assets
 
 
 WebAssetsDep = Annotated[WebAssets, Depends(get_web_assets)]

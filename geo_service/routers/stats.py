@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from emergency.stats import grid_stats, summary
 from geo_service.auth import RoleDep
-from geo_service.deps import PoolDep
+from geo_service.deps import PoolDep, StateDep
 from layers.catalog import CATALOG
 
 router = APIRouter(prefix="/stats", tags=["stats"])
@@ -25,10 +25,10 @@ SUMMARY_TTL_S = 5.0
 
 
 @router.get("/summary", summary="KPIs: layer counts, active warnings, exposure, cameras, …")
-async def stats_summary(request: Request, pool: PoolDep) -> JSONResponse:
-    versions = request.app.state.layer_versions
-    key = tuple(versions.version(layer.table) for layer in CATALOG.values())
-    cache: dict[str, Any] = request.app.state.stats_cache
+async def stats_summary(state: StateDep, pool: PoolDep) -> JSONResponse:
+    versions = state.layer_versions
+    key = tuple(versions.version(layer.table) if versions else 0 for layer in CATALOG.values())
+    cache: dict[str, Any] = state.stats_cache
     hit = cache.get("summary")
     if hit and hit[0] == key and time.monotonic() - hit[1] < SUMMARY_TTL_S:
         return JSONResponse(hit[2])

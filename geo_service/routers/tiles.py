@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,12 +20,12 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
+from geo_service.state import TileState, app_state
 from layers.catalog import Catalog, Layer, role_allows
 from layers.errors import UnknownLayer
 from layers.sql import extent_sql
-from tiles.cache import TileCache, etag_matches, make_etag
+from tiles.cache import etag_matches, make_etag
 from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers
-from tiles.raster import RasterRenderer
 from tiles.render import RiskRun, render_async, resolve_run_async
 from tiles.tilejson import (
     ogc_tileset,
@@ -47,33 +46,9 @@ CACHE_CONTROL_PRIVATE = "private, max-age=60, must-revalidate"
 RENDER_VERSION = 1
 
 
-@dataclass
-class TileState:
-    """Per-worker tile state: the LRU cache, the raster renderer, memoised extents."""
-
-    cache: TileCache
-    raster: RasterRenderer = field(default_factory=RasterRenderer)
-    extents: dict[Any, tuple[float, float, float, float] | None] = field(default_factory=dict)
-
-
-def tile_state_of(app_state: Any) -> TileState:
-    """The worker's :class:`TileState` (in ``app.state``), created on first use and
-    subscribed to layer changes."""
-    state: TileState | None = getattr(app_state, "tiles", None)
-    if state is None:
-        cache_mb = float(app_state.settings.tiles_cache_mb)
-        state = TileState(TileCache(int(cache_mb * 1024 * 1024)))
-        app_state.tiles = state
-        versions = getattr(app_state, "layer_versions", None)
-        if versions is not None:
-            cache = state.cache
-            versions.subscribe(lambda table, _version: cache.invalidate(table))
-    return state
-
-
 def get_tile_state(request: Request) -> TileState:
     """Dependency: the worker's :class:`TileState`."""
-    return tile_state_of(request.app.state)
+    return app_state(request).tiles
 
 
 TileStateDep = Annotated[TileState, Depends(get_tile_state)]
@@ -82,7 +57,7 @@ TileStateDep = Annotated[TileState, Depends(get_tile_state)]
 async def layer_versions(request: Request, tables: tuple[str, ...]) -> tuple[int, ...] | None:
     """Current versions of ``tables``; ``None`` when the change listener is not connected
     (then nothing may be cached, since no invalidation would arrive)."""
-    lv = getattr(request.app.state, "layer_versions", None)
+    lv = app_state(request).layer_versions
     if lv is None:
         return None
     if not lv.connected.is_set():

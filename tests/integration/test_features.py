@@ -64,7 +64,7 @@ async def test_collection_extent_follows_writes(seeded: httpx.AsyncClient, db_ur
     import time
 
     app = seeded._transport.app  # type: ignore[attr-defined]
-    await asyncio.wait_for(app.state.layer_versions.connected.wait(), 5)
+    await asyncio.wait_for(app.state.onemap.layer_versions.connected.wait(), 5)
     before = (await seeded.get("/collections/venues")).json()["extent"]["spatial"]["bbox"][0]
     assert (await seeded.get("/collections")).status_code == 200  # both documents memoised
     with psycopg.connect(db_url) as conn:

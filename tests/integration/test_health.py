@@ -79,7 +79,7 @@ async def test_layer_versions_follow_writes(client: httpx.AsyncClient, db_url: s
     import psycopg
 
     app = client._transport.app  # type: ignore[attr-defined]
-    versions = app.state.layer_versions
+    versions = app.state.onemap.layer_versions
     await asyncio.wait_for(versions.connected.wait(), 5)
     before = versions.version("rivers")
     with psycopg.connect(db_url) as conn:

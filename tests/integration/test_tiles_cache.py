@@ -76,7 +76,7 @@ async def test_stale_tiles_are_dropped_from_the_cache(
     await client.get(f"/tiles/grids/{TILE}.mvt")
     await client.get(f"/tiles/grids,roads/{TILE}.mvt")
     app = client._transport.app  # type: ignore[attr-defined]
-    cache = app.state.tiles.cache
+    cache = app.state.onemap.tiles.cache
     assert len(cache) == 2
     rename_grid(db_url, "Gamma")
     for _ in range(40):  # 2 s
@@ -155,5 +155,5 @@ async def test_cache_size_setting(monkeypatch, settings, mb: str) -> None:
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         ) as c:
             assert (await c.get(f"/tiles/grids/{TILE}.mvt")).status_code == 200
-            assert app.state.tiles.cache.max_bytes == int(float(mb) * 1024 * 1024)
-            assert app.state.tiles.cache.bytes <= app.state.tiles.cache.max_bytes
+            assert app.state.onemap.tiles.cache.max_bytes == int(float(mb) * 1024 * 1024)
+            assert app.state.onemap.tiles.cache.bytes <= app.state.onemap.tiles.cache.max_bytes
