@@ -45,7 +45,7 @@ from risk_models.errors import ModelInputError
 #: 2 — a "landslide day" of ≥ 10 incidents is more likely than not (the scale at which the
 #:     GEO Landslip Warning is raised);
 #: 3 — a major landslide day of ≥ 50 incidents is more likely than not.
-DEFAULT_CLASS_RULES: tuple[tuple[int, float], ...] = ((3, 0.5), (10, 0.5), (50, 0.5))
+DEFAULT_CLASS_RULES: tuple[tuple[int, float], ...] = ((3, 0.25), (10, 0.25), (50, 0.25))
 #: Daily decay coefficient of the effective antecedent rain (as in :mod:`risk_models.rainfall`).
 ANTECEDENT_K = 0.8
 ANTECEDENT_DAYS = 10
@@ -229,7 +229,7 @@ def read_hk_incidents(path: str | Path) -> pd.DataFrame:
 def antecedent_re_mm(rain: pd.Series, k: float = ANTECEDENT_K) -> pd.Series:
     """Re of each day from the ten days before it (missing days count as 0 mm)."""
     full = rain.asfreq("D").fillna(0.0)
-    re = sum(k**i * full.shift(i) for i in range(1, ANTECEDENT_DAYS + 1))
+    re = sum(k**i * full.shift(i, fill_value=0.0) for i in range(1, ANTECEDENT_DAYS + 1))
     return pd.Series(np.asarray(re, dtype="float64"), index=full.index).fillna(0.0)
 
 

@@ -136,6 +136,8 @@ def waterlogging_depth_m(
     runoff_mm: np.ndarray | float,
     pixel_area_m2: float,
     iterations: int = 40,
+    max_depression_depth_m: float | None = None,
+    max_catchment_km2: float | None = None,
 ) -> np.ndarray:
     """Ponding depth (m) when runoff fills terrain depressions (fill-and-spill, one level each).
 
@@ -155,6 +157,11 @@ def waterlogging_depth_m(
     """
     sink = np.nan_to_num(np.asarray(sink_depth_m, dtype="float64"))
     labels, n = ndimage.label(sink > 1e-6, structure=np.ones((3, 3)))
+    if n and max_depression_depth_m is not None:
+        deepest = np.asarray(ndimage.maximum(sink, labels, np.arange(1, n + 1)))
+        keep = np.r_[False, deepest <= max_depression_depth_m]
+        labels = np.where(keep[labels], labels, 0)
+        labels, n = ndimage.label(labels > 0, structure=np.ones((3, 3)))
     out = np.zeros(sink.shape, dtype="float32")
     out[~np.isfinite(np.asarray(filled_m))] = np.nan
     if n == 0:
@@ -166,7 +173,10 @@ def waterlogging_depth_m(
     spill = np.asarray(filled_m, dtype="float64")[mask]
     upa = np.nan_to_num(np.asarray(uparea_km2, dtype="float64"))[mask]
     idx = np.arange(1, n + 1)
-    catchment_m2 = np.asarray(ndimage.maximum(upa, lab, idx)) * 1e6
+    catchment_km2 = np.asarray(ndimage.maximum(upa, lab, idx))
+    if max_catchment_km2 is not None:
+        catchment_km2 = np.minimum(catchment_km2, max_catchment_km2)
+    catchment_m2 = catchment_km2 * 1e6
     mean_runoff_m = np.asarray(ndimage.mean(runoff[mask], lab, idx)) / 1000.0
     inflow_m3 = catchment_m2 * mean_runoff_m
     capacity_m3 = np.bincount(lab, weights=spill - ground, minlength=n + 1)[1:] * pixel_area_m2

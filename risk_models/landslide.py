@@ -35,10 +35,12 @@ DEFAULT_LEVEL_MATRIX: tuple[tuple[int, ...], ...] = (
 )
 
 #: Density-ratio cuts (calibrated landslide density ÷ the training area's base rate) at which
-#: the classes moderate, high and very high start: below the base rate is low; 1–2× moderate;
-#: 2–4× high; ≥ 4× very high (frequency-ratio practice: FR > 1 marks a factor class more
-#: prone than average, e.g. Lee & Pradhan 2007; doubling steps keep the classes readable).
-DEFAULT_RATIO_CUTS: tuple[float, float, float] = (1.0, 2.0, 4.0)
+#: the classes moderate, high and very high start: below half the base rate is low, 0.5–1×
+#: moderate, 1–3× high (more prone than the average land cell: FR > 1, the usual reading of
+#: a frequency ratio, e.g. Lee & Pradhan 2007), ≥ 3× very high. Landslide density is so
+#: concentrated that ratio ≥ 1 is only 14–19 % of Hong Kong's land; the storm hindcasts in
+#: docs/warnings.md compare these cuts with (1, 2, 4).
+DEFAULT_RATIO_CUTS: tuple[float, float, float] = (0.5, 1.0, 3.0)
 
 #: Share of the area in susceptibility classes low, moderate, high, very high, for the
 #: explicit ``area_shares`` option (relative zoning of one map; not the warning default).

@@ -165,7 +165,7 @@ def needed_columns(static: pd.DataFrame, model: str, explain: bool = True) -> li
             names = factor_columns(static)
             cols += [n for n in names if n != "slope_deg"] + [f"iv_{n}" for n in names]
     elif model == "flood":
-        cols += ["hand_p10_m", "drain_uparea_km2"]
+        cols += ["hand_cell_m", "drain_uparea_km2"]
         cols += [f"wl_depth_m_{r:g}mm" for r in RUNOFF_LADDER_MM]
     return cols
 
@@ -205,7 +205,7 @@ def _landslide(
 
 def _flood(static: pd.DataFrame, m: dict[str, np.ndarray], p: PipelineParams) -> dict:
     stage = river_stage_m(static, m, p)
-    hand = static["hand_p10_m"].to_numpy("float64")
+    hand = static["hand_cell_m"].to_numpy("float64")
     river = np.where(np.isfinite(hand), np.maximum(stage - hand, 0.0), 0.0)
     runoff = flood.scs_runoff_mm(m["rain_mm_event"], p.curve_number, p.ia_ratio)
     ladder = np.asarray(RUNOFF_LADDER_MM)
@@ -342,7 +342,7 @@ def _explanations(
                         key=lambda d: -d["contribution"],
                     ),
                     "river_stage_m": stage[i],
-                    "hand_p10_m": hand[i],
+                    "hand_cell_m": hand[i],
                     "runoff_mm": runoff[i],
                     "rain": rain[i],
                 }

@@ -13,9 +13,11 @@
   (mean slope under ``slope_floor_deg``: no landslide level), ``susceptibility_class`` (0..3
   from fixed ratio cuts, so a cell's class does not depend on what else is in the DEM) and
   ``iv_<factor>`` (each factor's information value, the explanation);
-* flood: ``hand_p10_m`` (HAND exceeded by 90 % of the cell's pixels), ``uparea_max_km2``,
+* flood: ``hand_cell_m`` (HAND exceeded by all but ``flood_cell_share`` of the cell's
+  pixels: the cell's level is the depth reached on that share of it), ``uparea_max_km2``,
   ``drain_uparea_km2`` (largest river the cell's pixels drain to) and
-  ``wl_depth_m_<R>mm``: the depth (m) exceeded on 10 % of the cell when a runoff of R mm fills
+  ``wl_depth_m_<R>mm``: the depth (m) exceeded on ``flood_cell_share`` of the cell when a
+  runoff of R mm fills
   the terrain's depressions (:func:`risk_models.flood.waterlogging_depth_m`), for the runoff
   ladder :data:`~risk_models.params.RUNOFF_LADDER_MM`.
 
@@ -254,7 +256,8 @@ def aggregate(
         c = np.bincount(idx[ok], minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
             cols[name] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
-    cols["hand_p10_m"] = _cell_quantile(idx, layers["hand_m"][valid].astype("float64"), 0.1, n)
+    share = params.flood_cell_share
+    cols["hand_cell_m"] = _cell_quantile(idx, layers["hand_m"][valid].astype("float64"), share, n)
     upa = layers["uparea_km2"][valid].astype("float64")
     upa_max = np.full(n, np.nan)
     ok = np.isfinite(upa)
@@ -272,9 +275,13 @@ def aggregate(
         if runoff == 0:
             depth = np.zeros(int(valid.sum()))
         else:
-            grid = flood.waterlogging_depth_m(sink, filled, uparea, runoff, pixel_area_m2)
+            grid = flood.waterlogging_depth_m(
+                sink, filled, uparea, runoff, pixel_area_m2,
+                max_depression_depth_m=params.pond_max_depth_m,
+                max_catchment_km2=params.stream_area_km2,
+            )  # fmt: skip
             depth = np.nan_to_num(grid[valid].astype("float64"))
-        cols[f"wl_depth_m_{runoff:g}mm"] = _cell_quantile(idx, depth, 0.9, n, higher=True)
+        cols[f"wl_depth_m_{runoff:g}mm"] = _cell_quantile(idx, depth, 1 - share, n, higher=True)
     df = pd.DataFrame(cols, index=pd.Index(cells, name="h3"))
     return df
 

@@ -12,7 +12,9 @@ Zevenbergen & Thorne (1987); slope by Horn (1981).
 
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,49 @@ from scipy import ndimage
 
 from risk_models.errors import DemError, RasterError
 from risk_models.flats import flat_directions
+
+log = logging.getLogger(__name__)
+
+#: Share of a DEM in one connected area of exactly 0 m above which it is likely an untagged
+#: no-data value (a sea or a fill) rather than land at datum.
+ZERO_AREA_WARN_SHARE = 0.05
+
+
+class ZeroNodataWarning(UserWarning):
+    """A DEM's most common value is exactly 0 over a large connected area (untagged no-data?)."""
+
+
+def zero_plateau_share(elev_m: np.ndarray) -> float:
+    """Share of the pixels in the largest connected area of exactly 0 when 0 is the DEM's
+    most common value; 0.0 otherwise."""
+    zero = elev_m == 0
+    n0 = int(zero.sum())
+    if n0 == 0:
+        return 0.0
+    finite = elev_m[np.isfinite(elev_m) & ~zero]
+    if finite.size:
+        _, counts = np.unique(finite, return_counts=True)
+        if counts.max() > n0:
+            return 0.0
+    labels, n = ndimage.label(zero)
+    largest = int(np.bincount(labels.ravel())[1:].max()) if n else 0
+    return largest / elev_m.size
+
+
+def warn_if_zero_nodata(elev_m: np.ndarray, source: str) -> str | None:
+    """Warn (Python warning + log) when 0 looks like an untagged no-data value; the message."""
+    share = zero_plateau_share(elev_m)
+    if share < ZERO_AREA_WARN_SHARE:
+        return None
+    msg = (
+        f"{source}: {share:.0%} of the DEM is one connected area of exactly 0 m, its most "
+        "common value and not tagged as no-data; if that is sea or fill, pass --nodata 0 "
+        '(params {"nodata": 0}), else it is modelled as land at datum'
+    )
+    log.warning(msg)
+    warnings.warn(msg, ZeroNodataWarning, stacklevel=3)
+    return msg
+
 
 #: Heights outside this range (metres) mean a wrong unit or an undeclared no-data value.
 MIN_PLAUSIBLE_ELEV_M = -500.0
@@ -106,6 +151,8 @@ def read_dem(path: str | Path, *, nodata: float | None = None, band: int = 1) ->
             data[data == np.float32(src.nodata)] = np.nan
     if nodata is not None:
         data[data == np.float32(nodata)] = np.nan
+    else:
+        warn_if_zero_nodata(data, str(path))
     check_elevations(data, str(path))
     if crs.is_geographic:
         data, transform, crs = _to_utm(data, transform, crs)

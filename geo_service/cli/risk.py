@@ -7,6 +7,9 @@
     onemap risk nowcast --model landslide --susceptibility static.csv \
         --rain data/scenarios/typhoon_300mm_24h.json --out cells.csv
     onemap risk validate
+    onemap risk calibrate-rain --incidents incidents.csv --rain hko_daily.csv --fit-to 2001
+    onemap risk hindcast --dem dem.tif --inventory incidents.csv --rain gauges.csv \
+        --events incidents.csv --from 2005-08-20 --to 2005-08-21 --nodata 0 --out hindcast/
 
 Tables are CSV with ``h3`` as the H3 index in hex. ``--scheduler local|tcp://host:port``
 runs the same pipeline on Dask (:mod:`risk_models.dask_runner`).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,20 +45,41 @@ SchedulerOpt = Annotated[
 ParamsOpt = Annotated[
     str | None, typer.Option("--params", help="Model parameters as JSON, e.g. '{\"n_bins\": 8}'")
 ]
+NodataOpt = Annotated[
+    float | None,
+    typer.Option("--nodata", help="Extra DEM no-data value (e.g. 0 where the sea is stored as 0)"),
+]
 
 
-def _params(text: str | None) -> Any:
+def _params(text: str | None, nodata: float | None = None) -> Any:
     from risk_models.params import PipelineParams
 
-    if not text:
-        return PipelineParams()
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise fail(f"--params is not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise fail("--params must be a JSON object")
+    raw: Any = {}
+    if text:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise fail(f"--params is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise fail("--params must be a JSON object")
+    if nodata is not None:
+        raw["nodata"] = nodata
     return PipelineParams.from_dict(raw)
+
+
+@contextlib.contextmanager
+def _dem_warnings() -> Iterator[None]:
+    """Print the DEM's warnings (e.g. a sea stored as 0 without a no-data tag) as yellow lines."""
+    from risk_models.terrain import ZeroNodataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ZeroNodataWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, ZeroNodataWarning):
+            console.print(f"[yellow]warning: {w.message}[/yellow]")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 @contextlib.contextmanager
@@ -86,12 +111,12 @@ def terrain_cmd(
     dem: Annotated[Path, typer.Argument(help="DEM GeoTIFF in any CRS (heights in metres)")],
     out: Annotated[Path, typer.Option("--out", help="Output directory for the COGs")],
     stream_area_km2: Annotated[float, typer.Option(help="Stream threshold, km²")] = 1.0,
-    nodata: Annotated[float | None, typer.Option(help="Extra no-data value (e.g. 0)")] = None,
+    nodata: NodataOpt = None,
 ) -> None:
     """Derive filled DEM, D8, upstream area, streams, slope, relief, curvature, HAND, TWI."""
     from risk_models.terrain import derive_terrain
 
-    with _errors(), console.status(f"terrain of {dem}"):
+    with _errors(), _dem_warnings(), console.status(f"terrain of {dem}"):
         paths = derive_terrain(dem, out, stream_area_km2=stream_area_km2, nodata=nodata)
     table = Table("layer", "file")
     for name, path in paths.items():
@@ -99,11 +124,47 @@ def terrain_cmd(
     console.print(table)
 
 
-def read_points(path: Path, x_col: str, y_col: str, crs: str) -> np.ndarray:
+def _dates(values: pd.Series) -> pd.Series:
+    """Dates of a column: dd/mm/yyyy first (the CEDD and many Chinese tables), else ISO."""
+    out = pd.to_datetime(values, format="%d/%m/%Y", errors="coerce")
+    iso = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    return out.fillna(iso)
+
+
+def read_points(
+    path: Path,
+    x_col: str,
+    y_col: str,
+    crs: str,
+    *,
+    date_col: str | None = None,
+    before: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> np.ndarray:
     """``(n, 2)`` lon/lat (degrees) of the points of a CSV (``x_col``/``y_col`` in ``crs``) or
-    of any vector file GeoPandas reads (reprojected; polygons by a point on their surface)."""
+    of any vector file GeoPandas reads (reprojected; polygons by a point on their surface).
+
+    With ``date_col`` (comma-separated columns tried in order, e.g. ``FAILDATE,CALLDATE``) only
+    the rows dated before ``before`` and/or within [``start``, ``end``] are kept."""
     if path.suffix.lower() in (".csv", ".txt"):
         df = pd.read_csv(path)
+        if date_col:
+            cols = [c.strip() for c in date_col.split(",")]
+            missing = [c for c in cols if c not in df.columns]
+            if missing:
+                raise ValueError(f"{path}: no date column {', '.join(missing)}")
+            when = _dates(df[cols[0]].astype(str))
+            for c in cols[1:]:
+                when = when.fillna(_dates(df[c].astype(str)))
+            keep = when.notna()
+            if before:
+                keep &= when < pd.Timestamp(before)
+            if start:
+                keep &= when >= pd.Timestamp(start)
+            if end:
+                keep &= when <= pd.Timestamp(end)
+            df = df[keep.to_numpy()]
         missing = [c for c in (x_col, y_col) if c not in df.columns]
         if missing:
             raise ValueError(f"{path}: no column {', '.join(missing)} (use --x-col/--y-col)")
@@ -169,41 +230,24 @@ def susceptibility_cmd(
     y_col: Annotated[str, typer.Option("--y-col", help="CSV column of y / latitude")] = "lat",
     crs: Annotated[str, typer.Option("--crs", help="CRS of the CSV coordinates")] = "EPSG:4326",
     roads: Annotated[Path | None, typer.Option(help="Road lines (any vector file)")] = None,
+    date_col: Annotated[
+        str | None, typer.Option("--date-col", help="CSV date column (dd/mm/yyyy or ISO)")
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="Fit only on sites dated before this day")
+    ] = None,
+    nodata: NodataOpt = None,
     params: ParamsOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Static landslide susceptibility per H3 cell (+ the flood terrain statistics)."""
     from risk_models.params import check_res
-    from risk_models.static import build_static, load_dem
 
     with _errors():
         check_res(res)
-        p = _params(params)
-        sites = read_points(inventory, x_col, y_col, crs)
-        road_lines = None
-        if roads is not None:
-            import geopandas as gpd
-
-            road_lines = list(gpd.read_file(roads).to_crs(4326).geometry)
-        with console.status(f"reading {dem}"):
-            grid = load_dem(dem, p.bbox)
-        with _maybe_client(scheduler) as client, progress() as bar:
-            if client is None:
-                mapper = _bar_map(bar, "H3 cells by raster band")
-            else:
-                from risk_models.dask_runner import client_map
-
-                mapper = client_map(client)
-            static = build_static(
-                grid, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
-                map_windows=mapper,
-            )  # fmt: skip
-        if (static["susceptibility_class"] < 0).any():
-            raise fail(
-                f"none of the {len(sites)} inventory points falls in a cell of the DEM "
-                "(check --x-col/--y-col/--crs): nothing to fit"
-            )
-        static["class"] = static["susceptibility_class"]
+        p = _params(params, nodata)
+        sites = read_points(inventory, x_col, y_col, crs, date_col=date_col, before=before)
+        static = _build_static(dem, sites, res, p, roads, scheduler)
         write_table(static, out)
     per_class = np.bincount(static["susceptibility_class"].to_numpy(), minlength=4)
     counts = dict(enumerate(per_class.tolist()))
@@ -213,8 +257,70 @@ def susceptibility_cmd(
     )
 
 
-def _rain(path: Path, static: pd.DataFrame, hours: int) -> Any:
-    """Rain source from a scenario (.json), gauge points (.csv) or a raster (.tif)."""
+def _build_static(
+    dem: Path, sites: np.ndarray, res: int, p: Any, roads: Path | None, scheduler: str | None
+) -> pd.DataFrame:
+    from risk_models.static import build_static, load_dem
+
+    road_lines = None
+    if roads is not None:
+        import geopandas as gpd
+
+        road_lines = list(gpd.read_file(roads).to_crs(4326).geometry)
+    with _dem_warnings(), console.status(f"reading {dem}"):
+        grid = load_dem(dem, p.bbox, p.nodata)
+    with _maybe_client(scheduler) as client, progress() as bar:
+        if client is None:
+            mapper = _bar_map(bar, "H3 cells by raster band")
+        else:
+            from risk_models.dask_runner import client_map
+
+            mapper = client_map(client)
+        static = build_static(
+            grid, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
+            map_windows=mapper,
+        )  # fmt: skip
+    if (static["susceptibility_class"] < 0).any():
+        raise fail(
+            f"none of the {len(sites)} inventory points falls in a cell of the DEM "
+            "(check --x-col/--y-col/--crs): nothing to fit"
+        )
+    static["class"] = static["susceptibility_class"]
+    return static
+
+
+def _antecedent(text: str | None) -> np.ndarray | None:
+    if not text:
+        return None
+    try:
+        vals = np.array([float(v) for v in text.split(",")], dtype="float64")
+    except ValueError:
+        raise ValueError("--antecedent-mm must be comma-separated numbers (mm)") from None
+    if vals.size != 10 or not np.isfinite(vals).all() or (vals < 0).any():
+        raise ValueError("--antecedent-mm needs 10 daily totals ≥ 0 mm, most recent last")
+    return vals
+
+
+AntecedentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--antecedent-mm",
+        help="10 daily rain totals (mm) before the window, most recent last, e.g. '0,0,5,…'",
+    ),
+]
+
+
+def _rain(path: Path, static: pd.DataFrame, hours: int, antecedent: str | None = None) -> Any:
+    """Rain source from a scenario (.json), gauge points (.csv) or a raster (.tif); a given
+    antecedent series replaces the source's own."""
+    src = _rain_source(path, static, hours)
+    ante = _antecedent(antecedent)
+    if ante is not None:
+        src.antecedent_daily_mm = ante
+    return src
+
+
+def _rain_source(path: Path, static: pd.DataFrame, hours: int) -> Any:
     from risk_models import pipeline
 
     suffix = path.suffix.lower()
@@ -246,6 +352,7 @@ def nowcast_cmd(
     rain: Annotated[Path, typer.Option(help="Scenario .json, gauge .csv or rain raster .tif")],
     out: Annotated[Path, typer.Option("--out", help="Output CSV (h3, level, score, …)")],
     hours: Annotated[int, typer.Option(help="Hours a single rain total is spread over")] = 24,
+    antecedent_mm: AntecedentOpt = None,
     params: ParamsOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -259,7 +366,7 @@ def nowcast_cmd(
             raise ValueError("--hours must be ≥ 1")
         p = _params(params)
         static = read_static(susceptibility)
-        source = _rain(rain, static, hours)
+        source = _rain(rain, static, hours, antecedent_mm)
         with _maybe_client(scheduler) as client, console.status(f"{model} nowcast"):
             if client is None:
                 cells = pipeline.nowcast(static, source, model, p)
@@ -286,6 +393,7 @@ def run_cmd(
     hours: Annotated[int, typer.Option(help="Hours of gauge readings / raster total")] = 24,
     res: Annotated[int, typer.Option("--res", help="H3 resolution 7–10")] = 9,
     params: Annotated[str | None, typer.Option("--params", help="Parameters as JSON")] = None,
+    nodata: NodataOpt = None,
     scheduler: SchedulerOpt = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after (s)")] = 3600.0,
 ) -> None:
@@ -306,6 +414,10 @@ def run_cmd(
         raw = json.loads(params) if params else {}
     except ValueError as exc:
         raise fail(f"--params is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise fail("--params must be a JSON object")
+    if nodata is not None:
+        raw["nodata"] = nodata
     with (
         _errors(),
         console.status(f"{model} run" + (f" on Dask ({scheduler})" if scheduler else "")),
@@ -366,3 +478,110 @@ def validate_cmd(
     console.print(out)
     if not table["pass"].all():
         raise typer.Exit(1)
+
+
+def _verification_table(result: dict[str, Any], title: str) -> Table:
+    table = Table("level ≥", "hits", "hit rate", "area share", "false-alarm area", title=title)
+    for r in result["levels"]:
+        pod = "–" if r["pod"] is None else f"{r['pod']:.1%}"
+        table.add_row(
+            r["name"], f"{r['hits']:,}", pod, f"{r['area_share']:.1%}",
+            f"{r['false_alarm_area_share']:.1%}",
+        )  # fmt: skip
+    return table
+
+
+@risk_app.command("hindcast")
+def hindcast_cmd(
+    rain: Annotated[Path, typer.Option(help="Scenario .json, gauge .csv or rain raster .tif")],
+    events: Annotated[Path, typer.Option(help="What happened: event points (CSV or vector)")],
+    dem: Annotated[Path | None, typer.Option("--dem", help="DEM (with --inventory)")] = None,
+    inventory: Annotated[
+        Path | None, typer.Option(help="Known sites to fit on (with --dem)")
+    ] = None,
+    susceptibility: Annotated[
+        Path | None, typer.Option(help="Or a table from 'onemap risk susceptibility'")
+    ] = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day of the events (fit before it)")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day of the events")] = None,
+    date_col: Annotated[
+        str, typer.Option("--date-col", help="Date columns tried in order")
+    ] = "FAILDATE,CALLDATE",
+    model: Annotated[str, typer.Option("--model", help="landslide or flood")] = "landslide",
+    res: Annotated[int, typer.Option("--res", help="H3 resolution 7–10")] = 9,
+    x_col: Annotated[str, typer.Option("--x-col", help="CSV column of x / longitude")] = "lon",
+    y_col: Annotated[str, typer.Option("--y-col", help="CSV column of y / latitude")] = "lat",
+    crs: Annotated[str, typer.Option("--crs", help="CRS of the CSV coordinates")] = "EPSG:4326",
+    hours: Annotated[int, typer.Option(help="Hours a single rain total is spread over")] = 24,
+    antecedent_mm: AntecedentOpt = None,
+    nodata: NodataOpt = None,
+    params: ParamsOpt = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for verification.json, curve.png")
+    ] = Path("hindcast"),
+) -> None:
+    """Replay a past event (复盘): nowcast for its rain, then hit rate and area per level."""
+    from risk_models import pipeline
+    from risk_models.params import check_model, check_res
+    from risk_models.verify import plot_curve, verify
+
+    with _errors():
+        check_model(model)
+        check_res(res)
+        p = _params(params, nodata)
+        if susceptibility is not None:
+            static = read_static(susceptibility)
+        elif dem is not None and inventory is not None:
+            dated = inventory.suffix.lower() in (".csv", ".txt") and date_from
+            sites = read_points(
+                inventory, x_col, y_col, crs,
+                date_col=date_col if dated else None, before=date_from if dated else None,
+            )  # fmt: skip
+            static = _build_static(dem, sites, res, p, None, None)
+        else:
+            raise ValueError("give --susceptibility, or --dem with --inventory")
+        source = _rain(rain, static, hours, antecedent_mm)
+        with console.status(f"{model} nowcast"):
+            cells = pipeline.nowcast(static, source, model, p, explain=False)
+        dated_events = events.suffix.lower() in (".csv", ".txt") and (date_from or date_to)
+        pts = read_points(
+            events, x_col, y_col, crs, date_col=date_col if dated_events else None,
+            start=date_from, end=date_to,
+        )  # fmt: skip
+        result = verify(cells, pts)
+        result["model"] = model
+        result["period"] = [date_from, date_to]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "verification.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        title = f"{result['n_events_in_area']:,} events in {result['n_cells']:,} cells"
+        plot_curve(result, out / "curve.png", title=f"{model} hindcast: {title}")
+    console.print(_verification_table(result, f"{model} hindcast: {title}"))
+    console.print(f"→ {out / 'verification.json'}, {out / 'curve.png'}")
+
+
+@risk_app.command("calibrate-rain")
+def calibrate_rain_cmd(
+    incidents: Annotated[Path, typer.Option(help="Incidents CSV (CEDD layout: FAILDATE…)")],
+    rain: Annotated[Path, typer.Option(help="Daily rain CSV (HKO layout)")],
+    fit_to: Annotated[int, typer.Option("--fit-to", help="Fit on years up to this one")] = 2001,
+    natural_only: Annotated[
+        bool, typer.Option("--natural-only", help="Only natural-hillside incidents")
+    ] = False,
+) -> None:
+    """Fit the rain classes on a landslide record and a daily rain series; prints JSON whose
+    ``rain_model`` can be passed in --params."""
+    from risk_models import calibration
+
+    with _errors():
+        inc = calibration.read_hk_incidents(incidents)
+        series = calibration.read_hko_daily(rain)
+        first, last = inc["date"].min(), inc["date"].max()
+        days = calibration.daily_table(
+            inc, series, str(first.date()), str(last.date()), natural_only=natural_only
+        )
+        year = pd.DatetimeIndex(days.index).year
+        model = calibration.fit_rain_model(days[year <= fit_to])
+        report = calibration.report(model, days[year <= fit_to], days[year > fit_to])
+    typer.echo(json.dumps(report, indent=2, default=float))

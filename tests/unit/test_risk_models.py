@@ -297,8 +297,9 @@ def test_hong_kong_h3_cells_end_to_end(shared_data):
     )  # fmt: skip
     ratio = cal.ratio(storm.score)
     # classes are fixed ratio cuts of the calibrated density, not area shares
-    assert (storm.susceptibility_class[(ratio >= 4) & ~storm.below_slope_floor] == 3).all()
-    assert (storm.susceptibility_class[ratio < 1] == 0).all()
+    lo, _, hi = landslide.DEFAULT_RATIO_CUTS
+    assert (storm.susceptibility_class[(ratio >= hi) & ~storm.below_slope_floor] == 3).all()
+    assert (storm.susceptibility_class[ratio < lo] == 0).all()
     assert (storm.rain_class == 3).all()  # 300 mm in 24 h after ten wet days
     assert storm.level[storm.susceptibility_class == 0].max() == 0
     assert storm.level[storm.below_slope_floor].max() == 0

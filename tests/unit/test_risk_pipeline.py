@@ -50,11 +50,12 @@ def test_burned_cells_equal_h3_per_pixel(crs, transform, res) -> None:
 
 def test_static_table(dem: Path, static) -> None:
     assert static.index.is_monotonic_increasing and static.index.is_unique
-    # classes are fixed cuts of the held-out calibrated density ratio (1, 2, 4 × base rate)
+    # classes are fixed cuts of the held-out calibrated density ratio (× the base rate)
     ratio, cls = static["density_ratio"], static["susceptibility_class"]
     steep = ~static["below_slope_floor"]
-    assert (cls[steep & (ratio >= 4)] == 3).all() and (cls[steep & (ratio < 1)] == 0).all()
-    assert (cls[steep & (ratio >= 2) & (ratio < 4)] == 2).all()
+    lo, mid, hi = PipelineParams().ratio_cuts
+    assert (cls[steep & (ratio >= hi)] == 3).all() and (cls[steep & (ratio < lo)] == 0).all()
+    assert (cls[steep & (ratio >= mid) & (ratio < hi)] == 2).all()
     assert (cls[static["below_slope_floor"]] == 0).all()
     assert (static["below_slope_floor"] == (static["slope_deg"] < 5.0)).all()
     order = np.argsort(static["score"].to_numpy())
@@ -68,7 +69,7 @@ def test_static_table(dem: Path, static) -> None:
     )  # fmt: skip
     shares = np.bincount(by_area["susceptibility_class"], minlength=4) / len(by_area)
     assert np.allclose(shares, (0.4, 0.3, 0.2, 0.1), atol=0.02)
-    assert (static["hand_p10_m"].dropna() >= 0).all()
+    assert (static["hand_cell_m"].dropna() >= 0).all()
     # more runoff never gives shallower ponding
     ladder = static.filter(like="wl_depth_m_").to_numpy()
     assert (np.diff(ladder, axis=1) >= -1e-9).all()

@@ -52,7 +52,7 @@ def test_ecuador_spatial_cv(table):
 
 @pytest.mark.realdata
 def test_hongkong_temporal_validation(table):
-    assert value(table, "hongkong_2000_2007_natural_auc") >= 0.75
+    assert value(table, "hongkong_2000_2007_natural_auc") >= 0.80
     slope_only = value(table, "hongkong_slope_only_auc")
     assert 0.58 <= slope_only <= 0.68  # brief: ≈ 0.63
     assert value(table, "hongkong_terrain_only_auc") > slope_only
@@ -76,3 +76,23 @@ def test_table_shape_and_synthetic_rows(table):
         "ecuador_spatial_cv_auc_pooled",
     ):
         assert bool(table.loc[check, "pass"]), check
+
+
+@pytest.mark.realdata
+def test_hongkong_rain_classes_detect_landslide_days(table):
+    # fit ≤ 2001, test 2002–2007: 16 days with ≥ 10 incidents
+    assert value(table, "hongkong_landslide_day_pod_2002_2007") >= 0.5
+    assert value(table, "hongkong_false_alarm_days_per_year_2002_2007") <= 4.0
+
+
+@pytest.mark.realdata
+def test_hongkong_storm_hindcasts(table):
+    # storms whose daily rain reached class ≥ 2, susceptibility fitted before each storm
+    assert value(table, "hk_storms_all_pooled_hits_ge_yellow") >= 0.70
+    assert value(table, "hk_storms_all_max_land_ge_yellow") <= 0.20
+    assert value(table, "hk_storms_natural_max_land_ge_yellow") <= 0.20
+    # natural-hillside incidents: goal 0.70 not reached (≈ 0.63 pooled), see docs/warnings.md
+    assert value(table, "hk_storms_natural_pooled_hits_ge_yellow") >= 0.55
+    storms = table[table.index.str.startswith("hk_storm_")]
+    land = storms[storms.index.str.contains("_land_ge_")]["value"]
+    assert (land <= 0.20).all()

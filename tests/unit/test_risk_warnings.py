@@ -1,0 +1,293 @@
+"""Warnings that can be trusted: absolute susceptibility classes with a slope floor, calibrated
+rain classes, flood levels from depths, DEM no-data, and the verification of a run."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from typer.testing import CliRunner
+
+from geo_service.cli import app
+from risk_models import calibration, pipeline, terrain
+from risk_models.errors import ModelInputError
+from risk_models.params import PipelineParams
+from risk_models.verify import plot_curve, verify
+from tests.support.risk_synth import X0, Y0, steep_sites, write_dem
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
+runner = CliRunner()
+
+
+def _write(path: Path, elev: np.ndarray, nodata: float | None = -9999.0) -> Path:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=elev.shape[1], height=elev.shape[0], count=1,
+        dtype="float32", crs="EPSG:32649", transform=Affine(30, 0, X0, 0, -30, Y0),
+        nodata=nodata,
+    ) as dst:  # fmt: skip
+        dst.write(elev.astype("float32"), 1)
+    return path
+
+
+def _lonlat(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    x, y = X0 + 30 * (cols + 0.5), Y0 - 30 * (rows + 0.5)
+    lon, lat = Transformer.from_crs(32649, 4326, always_xy=True).transform(x, y)
+    return np.column_stack([lon, lat])
+
+
+@pytest.fixture(scope="module")
+def hills(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    dem = write_dem(tmp_path_factory.mktemp("warn") / "dem.tif")
+    return dem, pipeline.build_static(dem, res=9, sites_lonlat=steep_sites(dem))
+
+
+def test_flat_plain_under_the_typhoon_gets_no_landslide_level(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    n = 160
+    # a coastal plain: 2–6 m with a gentle tilt and metre-scale bumps (slopes ≪ 5°)
+    yy, xx = np.mgrid[0:n, 0:n].astype("float64")
+    elev = 2.0 + 0.01 * yy + rng.normal(0, 0.3, (n, n))
+    dem = _write(tmp_path / "plain.tif", elev)
+    sites = _lonlat(rng.integers(0, n, 30), rng.integers(0, n, 30))
+    static = pipeline.build_static(dem, res=9, sites_lonlat=sites)
+    assert static["below_slope_floor"].all()
+    rain = pipeline.scenario_source(SCENARIOS / "typhoon_300mm_24h.json", static)
+    out = pipeline.nowcast(static, rain, "landslide")
+    assert (out["rain_class"] == 3).all()  # the rain alone would warrant a warning
+    assert out["level"].max() == 0
+    ex = out["explanation"].iloc[0]
+    assert ex["below_slope_floor"] is True and "slope floor" in ex["rule"]
+
+
+@pytest.mark.parametrize("model", ["landslide", "flood", "rainstorm"])
+def test_light_rain_gives_no_level_anywhere(hills, model) -> None:
+    _, static = hills
+    rain = pipeline.scenario_source(SCENARIOS / "light_rain.json", static)
+    out = pipeline.nowcast(static, rain, model)
+    assert out["level"].max() == 0
+    assert out["rain_class"].max() == 0
+
+
+def test_typhoon_warns_only_high_susceptibility_and_explains_why(hills) -> None:
+    _, static = hills
+    rain = pipeline.scenario_source(SCENARIOS / "typhoon_300mm_24h.json", static)
+    out = pipeline.nowcast(static, rain, "landslide")
+    cls = out["susceptibility_class"].to_numpy()
+    lvl = out["level"].to_numpy()
+    assert (out["rain_class"] == 3).all()
+    assert lvl[cls <= 1].max() <= 1  # low and moderate: at most blue
+    assert lvl[cls == 0].max() == 0
+    assert (lvl[cls >= 2] >= 2).all()
+    i = int(np.argmax(lvl))
+    ex = out["explanation"].iloc[i]
+    assert ex["density_ratio"] == pytest.approx(static["density_ratio"].iloc[i], abs=1e-3)
+    assert 0 <= ex["p_event"] <= 1 and "density ratio" in ex["rule"]
+    assert ex["rain_probabilities"]["p_ge_50"] >= 0.25 and "rain class 3" in ex["rule"]
+
+
+def test_a_cells_class_does_not_depend_on_the_rest_of_the_map(hills) -> None:
+    _, static = hills
+    rain = pipeline.scenario_source(SCENARIOS / "typhoon_300mm_24h.json", static)
+    full = pipeline.nowcast(static, rain, "landslide", explain=False)
+    part = static[static["score"] > static["score"].median()]
+    part_rain = pipeline.scenario_source(SCENARIOS / "typhoon_300mm_24h.json", part)
+    half = pipeline.nowcast(part, part_rain, "landslide", explain=False).set_index("h3")
+    assert (
+        half["susceptibility_class"] == full.set_index("h3").loc[half.index, "susceptibility_class"]
+    ).all()
+
+
+def test_flood_depths_need_low_ground_or_ponding(hills) -> None:
+    _, static = hills
+    rain = pipeline.scenario_source(SCENARIOS / "typhoon_300mm_24h.json", static)
+    out = pipeline.nowcast(static, rain, "flood")
+    high = static["hand_cell_m"].to_numpy() > 5.0
+    logging = np.array(
+        [
+            next(
+                f["contribution"] for f in e["top_factors"] if f["factor"] == "waterlogging_depth_m"
+            )
+            for e in out["explanation"]
+        ]
+    )
+    flagged = out["level"].to_numpy() > 0
+    assert flagged.any()
+    assert (logging[high & flagged] >= 0.15).all()  # well above the drainage: only ponding
+    depth = out["score"].to_numpy()
+    assert (flood_levels := out["level"].to_numpy())[depth < 0.15].max() == 0
+    assert (flood_levels[depth >= 1.0] == 4).all()
+
+
+def test_deep_pits_are_dem_artefacts_not_ponds() -> None:
+    from risk_models import flood
+
+    filled = np.full((9, 9), 10.0, dtype="float32")
+    sink = np.zeros((9, 9), dtype="float32")
+    sink[1:3, 1:3] = 1.0  # a shallow low spot
+    sink[5:8, 5:8] = 8.0  # an 8 m closed pit: noise of the DEM
+    upa = np.full((9, 9), 1e-4, dtype="float32")
+    kw = {"runoff_mm": 500.0, "pixel_area_m2": 900.0}
+    keep = flood.waterlogging_depth_m(sink, filled, upa, **kw)
+    drop = flood.waterlogging_depth_m(sink, filled, upa, max_depression_depth_m=3.0, **kw)
+    assert keep[6, 6] > 0 and drop[6, 6] == 0
+    assert drop[1, 1] == pytest.approx(keep[1, 1]) and drop[1, 1] > 0
+    # a low spot on a valley floor is not filled by the whole basin's runoff
+    upa_big = upa.copy()
+    upa_big[1, 1] = 50.0
+    basin = flood.waterlogging_depth_m(sink, filled, upa_big, 2.0, 900.0)
+    local = flood.waterlogging_depth_m(sink, filled, upa_big, 2.0, 900.0, max_catchment_km2=1e-4)
+    assert basin[1, 1] == pytest.approx(1.0) and local[1, 1] < 0.01
+
+
+def test_sea_stored_as_zero_is_flagged(tmp_path) -> None:
+    elev = np.zeros((80, 80))
+    elev[:, 40:] = np.linspace(1, 300, 40)[None, :]
+    dem = _write(tmp_path / "coast.tif", elev, nodata=None)
+    with pytest.warns(terrain.ZeroNodataWarning, match="--nodata 0"):
+        terrain.read_dem(dem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = terrain.read_dem(dem, nodata=0)
+    assert np.isnan(d.elev_m[:, :40]).all()
+    assert np.isnan(pipeline.load_dem(dem, nodata=0).elev_m).sum() == 80 * 40
+    land = np.broadcast_to(np.linspace(1, 300, 80)[None, :], (80, 80)).copy()
+    land[:10, :10] = 0.0  # a small patch at datum is not a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        terrain.read_dem(_write(tmp_path / "land.tif", land, nodata=None))
+    result = runner.invoke(app, ["risk", "terrain", str(dem), "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0 and "--nodata 0" in " ".join(result.output.split())
+
+
+def test_verify_counts_hits_and_areas_by_hand() -> None:
+    lat, lon = 22.3, 114.1
+    centre = h3.latlng_to_cell(lat, lon, 9)
+    ring = [c for c in h3.grid_disk(centre, 1) if c != centre]
+    cells = [centre, *ring]  # 7 cells
+    levels = [4, 3, 2, 2, 1, 0, 0]
+    df = pd.DataFrame({"h3": [h3.str_to_int(c) for c in cells], "level": levels})
+    pts = [h3.cell_to_latlng(c) for c in (centre, centre, ring[0], ring[4])]
+    events = np.array([[p[1], p[0]] for p in pts] + [[0.0, 0.0]])  # one event off the map
+    out = verify(df, events)
+    assert out["n_events"] == 5 and out["n_events_in_area"] == 4 and out["n_cells"] == 7
+    by = {r["name"]: r for r in out["levels"]}
+    assert by["red"]["hits"] == 2 and by["red"]["pod"] == 0.5
+    assert by["orange"]["hits"] == 3 and by["orange"]["area_share"] == pytest.approx(2 / 7)
+    assert by["yellow"]["hits"] == 3 and by["blue"]["hits"] == 3
+    # yellow: 4 cells warned, 2 of them with an event
+    assert by["yellow"]["false_alarm_area_share"] == pytest.approx(2 / 7)
+    assert [p["level"] for p in out["curve"]] == [5, 4, 3, 2, 1]
+    json.dumps(out)
+    # a wider area of land counts cells missing from the run as level 0
+    extra = h3.str_to_int(h3.grid_ring(centre, 2)[0])
+    wider = verify(df, events, land_cells=[*df["h3"], extra])
+    assert wider["n_cells"] == 8 and {r["name"]: r for r in wider["levels"]}["red"][
+        "area_share"
+    ] == pytest.approx(1 / 8)
+    with pytest.raises(ModelInputError):
+        verify(df.rename(columns={"level": "lvl"}), events)
+
+
+def test_plot_curve_writes_a_png(tmp_path) -> None:
+    df = pd.DataFrame({"h3": [h3.str_to_int(h3.latlng_to_cell(22.3, 114.1, 9))], "level": [2]})
+    path = plot_curve(verify(df, np.array([[114.1, 22.3]])), tmp_path / "c.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rain_model_fit_recovers_a_known_relation() -> None:
+    rng = np.random.default_rng(0)
+    n = 6000
+    r24 = rng.gamma(0.5, 30.0, n)
+    re = rng.gamma(0.8, 40.0, n)
+    mu = np.exp(-4.0 + 1.3 * np.log1p(r24) + 0.6 * re / 100)
+    days = pd.DataFrame(
+        {"n": rng.poisson(mu), "r24_mm": r24, "re_mm": re},
+        index=pd.date_range("1980-01-01", periods=n, freq="D"),
+    )
+    model = calibration.fit_rain_model(days, ((1, 0.5), (3, 0.5), (10, 0.5)))
+    for c in model.curves:
+        assert c.coef_ln_r24 > 0 and c.coef_re_per_100mm > 0
+    grid = np.linspace(0, 600, 61)
+    cls = model.rain_class(grid, 50.0)
+    assert cls[0] == 0 and cls[-1] == 3 and (np.diff(cls) >= 0).all()
+    for k in (1, 2, 3):
+        t = model.r24_threshold_mm(k, 50.0)
+        assert model.rain_class(t + 1e-3, 50.0) >= k > model.rain_class(max(t - 1.0, 0), 50.0)
+    again = calibration.RainModel.from_params(model.as_params())
+    assert (again.rain_class(grid, 80.0) == model.rain_class(grid, 80.0)).all()
+    with pytest.raises(ModelInputError):
+        PipelineParams.from_dict({"rain_model": {"classes": [{"k": 1}]}})
+    skill = calibration.day_skill(model, days, k=3, cls=2)
+    assert 0 < skill["pod"] <= 1
+
+
+def test_hko_and_incident_readers_handle_bad_rows(tmp_path) -> None:
+    hko = tmp_path / "hko.csv"
+    hko.write_text(
+        "\ufeff日總雨量(毫米) - 天文台\nDaily Total Rainfall (mm)\n"
+        "年/Year,月/Month,日/Day,數值/Value,數據完整性/data Completeness\n"
+        "1990,1,1,0.0,C\n1990,1,2,Trace,C\n1990,1,3,***,\n1990,2,30,5.0,C\n1990,1,4,12.5,C\n"
+        "1990,1,5,0.0,C\n"
+        "*** 沒有數據/unavailable,,,,\n",
+        encoding="utf-8",
+    )
+    s = calibration.read_hko_daily(hko)
+    assert s.to_dict() == {
+        pd.Timestamp("1990-01-01"): 0.0,
+        pd.Timestamp("1990-01-02"): 0.0,
+        pd.Timestamp("1990-01-04"): 12.5,
+        pd.Timestamp("1990-01-05"): 0.0,
+    }
+    re = calibration.antecedent_re_mm(s)
+    assert re[pd.Timestamp("1990-01-05")] == pytest.approx(0.8 * 12.5)
+    inc = tmp_path / "inc.csv"
+    pd.DataFrame(
+        {
+            "CALLDATE": ["02/01/1990", "05/01/1990", "bad"],
+            "FAILDATE": ["01/01/1990", "-", "-"],
+            "FEATTYPE": ["Natural Hillside", "Soil Cut", "Soil Cut"],
+            "EASTING": [830000, 831000, 832000],
+            "NORTHING": [820000, 821000, 822000],
+            "lon": [114.1, 114.11, 114.12],
+            "lat": [22.3, 22.31, 22.32],
+        }
+    ).to_csv(inc, index=False)
+    got = calibration.read_hk_incidents(inc)
+    assert got["date"].tolist() == [pd.Timestamp("1990-01-01"), pd.Timestamp("1990-01-05")]
+    assert got["natural"].tolist() == [True, False]
+
+
+def test_cli_hindcast_and_calibrate(hills, tmp_path) -> None:
+    dem, static = hills
+    sites = steep_sites(dem, n_sites=60, seed=5)
+    x, y = Transformer.from_crs(4326, 32649, always_xy=True).transform(sites[:, 0], sites[:, 1])
+    dates = ["01/06/2001"] * 40 + ["20/08/2005"] * 20
+    pd.DataFrame({"E": x, "N": y, "FAILDATE": dates, "CALLDATE": dates}).to_csv(
+        tmp_path / "inc.csv", index=False
+    )
+    pd.DataFrame(
+        {"lon": [static["lon"].mean()], "lat": [static["lat"].mean()], "rain_mm": [300.0]}
+    ).to_csv(tmp_path / "g.csv", index=False)
+    result = runner.invoke(
+        app,
+        [
+            "risk", "hindcast", "--dem", str(dem), "--inventory", str(tmp_path / "inc.csv"),
+            "--rain", str(tmp_path / "g.csv"), "--events", str(tmp_path / "inc.csv"),
+            "--x-col", "E", "--y-col", "N", "--crs", "EPSG:32649", "--from", "2005-08-20",
+            "--to", "2005-08-21", "--antecedent-mm", "4,0,12,25,8,30,45,20,60,85",
+            "--out", str(tmp_path / "h"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    got = json.loads((tmp_path / "h" / "verification.json").read_text())
+    assert got["n_events"] == 20  # only the storm's events, the rest were the inventory
+    assert (tmp_path / "h" / "curve.png").exists()
+    assert "yellow" in result.output and "hit rate" in result.output
