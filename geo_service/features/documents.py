@@ -7,13 +7,10 @@ from typing import Any
 import asyncpg
 
 from geo_service.features.params import CRS84, EPSG3857
+from geo_service.routers.common import CSV, GEOJSON, JSON, SCHEMA_JSON
 from layers.catalog import Layer, Property
 from layers.sql import extent_sql, ident
 
-GEOJSON = "application/geo+json"
-JSON = "application/json"
-CSV = "text/csv"
-SCHEMA_JSON = "application/schema+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 
 CONFORMANCE = [

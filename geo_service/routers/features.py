@@ -8,11 +8,12 @@ features, CSV columns and queryables when the caller's role is below the layer's
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import asyncpg
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from geo_service.auth import RoleDep
@@ -32,8 +33,19 @@ from geo_service.features.params import (
     parse_properties,
     parse_sortby,
 )
+from geo_service.routers.common import (
+    CSV,
+    GEOJSON,
+    GEOJSON_200,
+    JSON,
+    SCHEMA_JSON,
+    base_url,
+    feature_collection_text,
+    geojson_text,
+    readable_layer,
+)
 from geo_service.state import app_state
-from layers.catalog import Catalog, Layer, role_allows
+from layers.catalog import Layer
 
 router = APIRouter(tags=["OGC API Features"])
 
@@ -55,18 +67,6 @@ ITEMS_PARAMS = frozenset(
     }
 )
 FORMAT_DOC = "Output format: `json` (default) or `csv` (items only)."
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def readable_layer(catalog: Catalog, collection_id: str, role: str) -> Layer:
-    """The layer, if the caller may read it (an unreadable layer is a 404, like a missing one)."""
-    layer = catalog[collection_id]  # UnknownLayer: 404
-    if not role_allows(role, layer.read_role):
-        raise NotFound(f"unknown collection {collection_id!r}", code="unknown_layer")
-    return layer
 
 
 async def layer_extents(
@@ -127,7 +127,7 @@ async def collections(
     ext = await layer_extents(request, pool, layers)
     return JSONResponse(
         {
-            "links": [docs.link(f"{base}/collections", "self", docs.JSON, "Collections")],
+            "links": [docs.link(f"{base}/collections", "self", JSON, "Collections")],
             "collections": [docs.collection(base, lyr, ext.get(lyr.id)) for lyr in layers],
         }
     )
@@ -159,7 +159,7 @@ async def queryables(
     json_format(f)
     layer = readable_layer(catalog, collection_id, role)
     doc = docs.queryables(base_url(request), layer, list(layer.visible_properties(role)))
-    return JSONResponse(doc, media_type=docs.SCHEMA_JSON)
+    return JSONResponse(doc, media_type=SCHEMA_JSON)
 
 
 def _page_url(request: Request, offset: int) -> str:
@@ -170,58 +170,18 @@ def _page_url(request: Request, offset: int) -> str:
     return str(request.url.replace(query=query))
 
 
-def build_query(
-    request: Request,
-    layer: Layer,
-    role: str,
-    *,
-    bbox: str | None,
-    bbox_crs: str | None,
-    limit: str | None,
-    offset: str | None,
-    filter_: str | None,
-    filter_lang: str | None,
-    filter_crs: str | None,
-    sortby: str | None,
-    properties: str | None,
-    datetime_: str | None,
-) -> ItemsQuery:
-    """Check every query parameter of /items and turn them into an :class:`ItemsQuery`."""
-    visible = {p.name for p in layer.visible_properties(role)}
-    q = ItemsQuery(
-        layer=layer,
-        visible=visible,
-        props=parse_properties(properties, layer, visible),
-        bbox=parse_bbox(bbox, bbox_crs),
-        limit=parse_int("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=parse_int("offset", offset, 0, 0, 2**62),
-        sortby=parse_sortby(sortby, layer, visible),
-    )
-    q.start, q.end = parse_datetime(datetime_, layer)
-    if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
-        raise BadRequest(f"unsupported filter-crs {filter_crs!r}; use {docs.CRS84}")
-    for name, raw in request.query_params.multi_items():
-        if name in ITEMS_PARAMS:
-            continue
-        prop = check_visible(layer, name, visible)  # 400 naming it if unknown/hidden
-        q.filters.append({"op": "=", "args": [{"property": name}, coerce_value(prop, raw)]})
-    if filter_ is not None and filter_.strip():
-        q.filters.append(parse_filter(filter_, filter_lang))
-    elif filter_lang and filter_lang not in ("cql2-text", "cql2-json"):
-        raise BadRequest(f"unsupported filter-lang {filter_lang!r}; use cql2-text or cql2-json")
-    return q
+@dataclass(frozen=True)
+class ItemsRequest:
+    """A checked /items request: the layer, the query and the output format."""
+
+    layer: Layer
+    query: ItemsQuery
+    csv: bool
 
 
-@router.get(
-    "/collections/{collection_id}/items",
-    summary="Features of a collection (GeoJSON or CSV)",
-    response_class=Response,
-    responses={200: {"content": {docs.GEOJSON: {}, docs.CSV: {}}}},
-)
-async def items(
+def items_request(
     collection_id: str,
     request: Request,
-    pool: PoolDep,
     catalog: CatalogDep,
     role: RoleDep,
     bbox: str | None = Query(
@@ -245,58 +205,77 @@ async def items(
         None, alias="datetime", description="Instant or interval a/b (open end ..)"
     ),
     f: str | None = Query(None, description="json (GeoJSON, default) or csv"),
-) -> Response:
-    """Other query parameters named like a property filter by equality (``?category=school``)."""
+) -> ItemsRequest:
+    """Dependency: every query parameter of /items checked and turned into an
+    :class:`ItemsQuery`. Other parameters named like a property filter by equality."""
     layer = readable_layer(catalog, collection_id, role)
     fmt = (f or "json").lower()
     if fmt not in ("json", "geojson", "csv"):
         raise BadRequest(f"unsupported format f={f!r}; use json or csv", code="invalid_format")
-    q = build_query(
-        request,
-        layer,
-        role,
-        bbox=bbox,
-        bbox_crs=bbox_crs,
-        limit=limit,
-        offset=offset,
-        filter_=filter_,
-        filter_lang=filter_lang,
-        filter_crs=filter_crs,
-        sortby=sortby,
-        properties=properties,
-        datetime_=datetime_,
+    visible = {p.name for p in layer.visible_properties(role)}
+    q = ItemsQuery(
+        layer=layer,
+        visible=visible,
+        props=parse_properties(properties, layer, visible),
+        bbox=parse_bbox(bbox, bbox_crs),
+        limit=parse_int("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=parse_int("offset", offset, 0, 0, 2**62),
+        sortby=parse_sortby(sortby, layer, visible),
     )
+    q.start, q.end = parse_datetime(datetime_, layer)
+    if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
+        raise BadRequest(f"unsupported filter-crs {filter_crs!r}; use {docs.CRS84}")
+    for name, raw in request.query_params.multi_items():
+        if name in ITEMS_PARAMS:
+            continue
+        prop = check_visible(layer, name, visible)  # 400 naming it if unknown/hidden
+        q.filters.append({"op": "=", "args": [{"property": name}, coerce_value(prop, raw)]})
+    if filter_ is not None and filter_.strip():
+        q.filters.append(parse_filter(filter_, filter_lang))
+    elif filter_lang and filter_lang not in ("cql2-text", "cql2-json"):
+        raise BadRequest(f"unsupported filter-lang {filter_lang!r}; use cql2-text or cql2-json")
+    return ItemsRequest(layer, q, fmt == "csv")
+
+
+ItemsRequestDep = Annotated[ItemsRequest, Depends(items_request)]
+
+
+def page_links(
+    request: Request, layer: Layer, q: ItemsQuery, media: str, *, returned: int, more: bool
+) -> list[dict[str, Any]]:
+    """``self``, ``collection`` and, where there are such pages, ``next`` and ``prev``."""
+    links = [
+        docs.link(str(request.url), "self", media, "This page"),
+        docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", JSON),
+    ]
+    if more and returned > 0:
+        links.append(docs.link(_page_url(request, q.offset + q.limit), "next", media, "Next page"))
+    if q.offset > 0:
+        prev = _page_url(request, max(0, q.offset - q.limit))
+        links.append(docs.link(prev, "prev", media, "Previous page"))
+    return links
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    summary="Features of a collection (GeoJSON or CSV)",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}, CSV: {}}}},
+)
+async def items(request: Request, pool: PoolDep, req: ItemsRequestDep) -> Response:
+    """Other query parameters named like a property filter by equality (``?category=school``)."""
+    q, layer = req.query, req.layer
     async with pool.acquire() as conn:
-        if fmt == "csv":
+        if req.csv:
             body = await fetch_csv(conn, q)
-            matched, estimated = await count_matched(conn, q)
+            returned = body.count(b"\n") - 1
         else:
             features = await fetch_features(conn, q)
-            matched, estimated = await count_matched(conn, q)
-
-    returned = body.count(b"\n") - 1 if fmt == "csv" else len(features)
-    links = [
-        docs.link(
-            str(request.url), "self", docs.CSV if fmt == "csv" else docs.GEOJSON, "This page"
-        ),
-        docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", docs.JSON),
-    ]
-    more = q.offset + returned < matched if not estimated else returned == q.limit
-    if more and returned > 0:
-        links.append(
-            docs.link(_page_url(request, q.offset + q.limit), "next", links[0]["type"], "Next page")
-        )
-    if q.offset > 0:
-        links.append(
-            docs.link(
-                _page_url(request, max(0, q.offset - q.limit)),
-                "prev",
-                links[0]["type"],
-                "Previous page",
-            )
-        )
-
-    if fmt == "csv":
+            returned = len(features)
+        matched, estimated = await count_matched(conn, q)
+    more = returned == q.limit if estimated else q.offset + returned < matched
+    links = page_links(request, layer, q, CSV if req.csv else GEOJSON, returned=returned, more=more)
+    if req.csv:
         headers = {
             "Content-Disposition": f'attachment; filename="{layer.id}.csv"',
             "OGC-NumberMatched": str(matched),
@@ -304,27 +283,18 @@ async def items(
             "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"' for lk in links),
         }
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-
-    head: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "numberMatched": matched,
-        "numberReturned": returned,
-    }
+    head: dict[str, Any] = {"numberMatched": matched, "numberReturned": returned}
     if estimated:
         head["numberMatchedEstimated"] = True
     head["links"] = links
-    # The features were serialised by PostGIS; splice them in without re-parsing.
-    body_text = (
-        json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [' + ",".join(features) + "]}"
-    )
-    return Response(body_text.encode(), media_type=docs.GEOJSON)
+    return geojson_text(feature_collection_text(head, features))
 
 
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature by its id (the `code` property)",
     response_class=Response,
-    responses={200: {"content": {docs.GEOJSON: {}}}},
+    responses=GEOJSON_200,
 )
 async def item(
     collection_id: str,
@@ -350,8 +320,7 @@ async def item(
         )
     base = base_url(request)
     links = [
-        docs.link(str(request.url), "self", docs.GEOJSON, "This feature"),
-        docs.link(f"{base}/collections/{layer.id}", "collection", docs.JSON),
+        docs.link(str(request.url), "self", GEOJSON, "This feature"),
+        docs.link(f"{base}/collections/{layer.id}", "collection", JSON),
     ]
-    body_text = rows[0][:-1] + ', "links": ' + json.dumps(links) + "}"
-    return Response(body_text.encode(), media_type=docs.GEOJSON)
+    return geojson_text(rows[0][:-1] + ', "links": ' + json.dumps(links) + "}")

@@ -22,7 +22,13 @@ from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.features.params import parse_float, parse_int
 from geo_service.features.spatial import MAX_VERTICES, locate, nearby_sql, within_sql
-from geo_service.routers.features import readable_layer
+from geo_service.routers.common import (
+    GEOJSON_200,
+    JSON,
+    feature_collection_text,
+    geojson_text,
+    readable_layer,
+)
 
 router = APIRouter(prefix="/geo", tags=["geo"])
 
@@ -58,7 +64,7 @@ async def geo_locate(
     "/nearby",
     summary="Nearest features of a layer, with their distance in metres",
     response_class=Response,
-    responses={200: {"content": {"application/geo+json": {}}}},
+    responses=GEOJSON_200,
 )
 async def geo_nearby(
     pool: PoolDep,
@@ -85,20 +91,8 @@ async def geo_nearby(
     sql, values = nearby_sql(lyr, props, x, y, radius_m, n, category)
     async with pool.acquire() as conn:
         rows = await conn.fetch(sql, *values)
-    head = {
-        "type": "FeatureCollection",
-        "layer": lyr.id,
-        "center": [x, y],
-        "radius_m": radius_m,
-        "numberReturned": len(rows),
-    }
-    text = (
-        json.dumps(head, ensure_ascii=False)[:-1]
-        + ', "features": ['
-        + ",".join(r[0] for r in rows)
-        + "]}"
-    )
-    return Response(text.encode(), media_type="application/geo+json")
+    head = {"layer": lyr.id, "center": [x, y], "radius_m": radius_m, "numberReturned": len(rows)}
+    return geojson_text(feature_collection_text(head, [r[0] for r in rows]))
 
 
 class WithinRequest(BaseModel):
@@ -163,7 +157,7 @@ async def _read_body(request: Request) -> dict[str, Any]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": WithinRequest.model_json_schema()}},
+            "content": {JSON: {"schema": WithinRequest.model_json_schema()}},
         }
     },
 )
@@ -197,4 +191,4 @@ async def geo_within(
     if not parts:
         raise BadRequest("no layers given")
     text = '{"predicate": ' + json.dumps(body.predicate) + ', "layers": {' + ", ".join(parts) + "}}"
-    return Response(text.encode(), media_type="application/json")
+    return Response(text.encode(), media_type=JSON)

@@ -19,7 +19,7 @@ from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.errors import BadRequest
 from geo_service.features.params import parse_float
-from geo_service.routers.emergency_common import GEOJSON, GEOJSON_200, actor_of, geojson
+from geo_service.routers.common import GEOJSON, GEOJSON_200, actor_of, geojson
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from emergency.nowcast import DEFAULT_HOURS, start_nowcast
 from geo_service.auth import OperatorDep
 from geo_service.deps import PoolDep, SettingsDep
-from geo_service.routers.emergency_common import actor_of
+from geo_service.routers.common import actor_of
 
 router = APIRouter(tags=["nowcast"])
 

@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from geo_service.deps import PoolDep
+from geo_service.routers.common import base_url
 from geo_service.routers.tiles import (
     TileStateDep,
-    base_url,
     cached_response,
 )
 from layers.rasters import RasterInfo

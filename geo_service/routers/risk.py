@@ -18,7 +18,7 @@ from emergency import runs as risk_runs
 from geo_service.auth import OperatorDep, ViewerDep
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.errors import BadRequest
-from geo_service.routers.emergency_common import actor_of
+from geo_service.routers.common import actor_of, geojson
 
 router = APIRouter(prefix="/risk", tags=["risk"])
 
@@ -100,7 +100,7 @@ async def run_cells(
     """Features: ``id`` and ``h3`` = H3 index (hex), ``level`` 0–4, ``level_name``, ``score``;
     highest levels first."""
     doc = await risk_runs.run_cells(pool, run_id, level_min, limit)
-    return JSONResponse(doc, media_type="application/geo+json")
+    return geojson(doc)
 
 
 @router.get("/cells/{cell}", summary="Why a cell got its level (explanation)")

@@ -13,7 +13,7 @@ from emergency.readings import MAX_BATCH, Reading, ingest_readings, sensors_stat
 from geo_service.auth import OperatorDep
 from geo_service.deps import PoolDep
 from geo_service.errors import ApiError, BadRequest
-from geo_service.routers.emergency_common import GEOJSON_200, actor_of, geojson
+from geo_service.routers.common import GEOJSON_200, actor_of, geojson
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
 

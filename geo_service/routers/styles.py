@@ -9,8 +9,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep
 from geo_service.errors import ApiError
+from geo_service.routers.common import base_url
 from geo_service.routers.screen import WebAssetsDep
-from geo_service.routers.tiles import base_url
 from geo_service.web.assets import AssetNotFound, AssetNotInstalled
 from tiles.style import build_style
 

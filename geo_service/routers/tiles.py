@@ -20,9 +20,8 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
+from geo_service.routers.common import base_url, readable_layer
 from geo_service.state import TileState, app_state
-from layers.catalog import Catalog, Layer, role_allows
-from layers.errors import UnknownLayer
 from layers.sql import extent_sql
 from tiles.cache import etag_matches, make_etag
 from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers
@@ -66,10 +65,6 @@ async def layer_versions(request: Request, tables: tuple[str, ...]) -> tuple[int
         if not lv.connected.is_set():
             return None
     return tuple(lv.version(t) for t in tables)
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def has_credentials(request: Request) -> bool:
@@ -146,13 +141,6 @@ async def serve_vector_tile(
     if cacheable:
         state.cache.put(key, data, layerset.tables)
     return cached_response(request, data, MVT_MEDIA_TYPE, etag)
-
-
-def readable_layer(catalog: Catalog, layer_id: str, role: str) -> Layer:
-    layer = catalog[layer_id]  # UnknownLayer → 404
-    if not role_allows(role, layer.read_role):
-        raise UnknownLayer(layer_id, tuple(catalog))
-    return layer
 
 
 async def data_extent(

@@ -18,7 +18,7 @@ from emergency import warnings as wmod
 from emergency.exposure import mask_exposure
 from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
-from geo_service.routers.emergency_common import GEOJSON_200, GEOJSON_201, actor_of, geojson
+from geo_service.routers.common import GEOJSON_200, GEOJSON_201, actor_of, geojson
 from geo_service.routers.exports import addresses_csv
 
 router = APIRouter(prefix="/warnings", tags=["warnings"])
