@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import psycopg
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import MetaData, create_engine, pool
 
-from layers.migrate import alembic_config, current_revision, head_revision, upgrade
+from layers.catalog import CATALOG, Catalog, Property
+from layers.migrate import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    sqlalchemy_url,
+    upgrade,
+)
+from layers.schema import build_metadata
 
 
 def test_single_head_and_round_trip(db_url: str) -> None:
@@ -47,3 +61,40 @@ def test_tile_geometry_follows_geom(db_url: str) -> None:
     assert row is not None and row[0] == 3857 and row[1] == 0.0
     y_1n = r_m * math.log(math.tan(math.pi / 4 + math.radians(1.0) / 2))
     assert abs(row[2] - y_1n) < 1e-3
+
+
+def schema_drift(db_url: str, metadata: MetaData) -> list[Any]:
+    """Alembic's differences between a migrated database and a metadata (PostGIS's own
+    tables, e.g. ``spatial_ref_sys``, left out as in the migration environment)."""
+    engine = create_engine(sqlalchemy_url(db_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn,
+                opts={"include_object": alembic_helpers.include_object, "compare_type": True},
+            )
+            return list(compare_metadata(ctx, metadata))
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_the_catalog_schema(db_url: str) -> None:
+    """The tables the catalog describes are exactly what the migrations build."""
+    assert schema_drift(db_url, build_metadata()) == []
+
+
+def test_drift_test_sees_a_catalog_column_without_migration(db_url: str) -> None:
+    """A property added to a layer of the catalog, with no migration, is reported."""
+    venues = CATALOG["venues"]
+    extra = Property("opening_hours", "string", "Opening hours, e.g. 08:00-18:00")
+    changed = Catalog(
+        tuple(
+            dataclasses.replace(lyr, properties=(*lyr.properties, extra))
+            if lyr.id == venues.id
+            else lyr
+            for lyr in CATALOG.values()
+        )
+    )
+    diffs = schema_drift(db_url, build_metadata(changed))
+    added = [d for d in diffs if d[0] == "add_column"]
+    assert [(d[2], d[3].name) for d in added] == [(venues.table, "opening_hours")], diffs
