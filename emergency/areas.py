@@ -11,6 +11,8 @@ import shapely
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
+from emergency.levels import LEVEL_NAME
+
 
 @dataclass(frozen=True)
 class Area:
@@ -64,3 +66,15 @@ def dissolve_levels(cells: Iterable[tuple[int, int]]) -> dict[int, Area]:
     for c, level in cells:
         by_level[int(level)].append(int(c))
     return {lvl: dissolve(cs) for lvl, cs in sorted(by_level.items())}
+
+
+def area_summary(whole: Area, per_level: dict[int, Area]) -> dict[str, object]:
+    """JSON of a warned area: cells and km² in all and per level (highest level first)."""
+    return {
+        "cells": whole.cells,
+        "area_km2": round(whole.area_km2, 4),
+        "levels": [
+            {"level": LEVEL_NAME[n], "cells": a.cells, "area_km2": round(a.area_km2, 4)}
+            for n, a in sorted(per_level.items(), reverse=True)
+        ],
+    }

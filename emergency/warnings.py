@@ -159,14 +159,7 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
         pairs = [(int(r["h3"]), int(r["level"])) for r in cells]
         whole, per_level = await asyncio.to_thread(_dissolve, pairs)
         exposure = await compute_exposure(conn, whole.wkb)
-        exposure["area"] = {
-            "cells": whole.cells,
-            "area_km2": round(whole.area_km2, 4),
-            "levels": [
-                {"level": LEVEL_NAME[n], "cells": a.cells, "area_km2": round(a.area_km2, 4)}
-                for n, a in sorted(per_level.items(), reverse=True)
-            ],
-        }
+        exposure["area"] = areas_mod.area_summary(whole, per_level)
         exposure["summary"]["area_km2"] = round(whole.area_km2, 4)
         exposure["summary"]["cells"] = whole.cells
         inserted = await conn.fetchrow(

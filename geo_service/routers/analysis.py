@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from emergency import warnings as wmod
-from emergency.areas import Area
+from emergency.areas import Area, area_summary
 from emergency.coverage import TARGET_SHARE, camera_coverage
 from emergency.exposure import compute_exposure, mask_exposure
 from emergency.levels import LEVEL_NAME, parse_level
@@ -53,14 +53,7 @@ async def exposure(
         doc = await compute_exposure(conn, whole.wkb, limit)
     doc["run_id"] = run
     doc["level_min"] = LEVEL_NAME[parse_level(level_min)]
-    doc["area"] = {
-        "cells": whole.cells,
-        "area_km2": round(whole.area_km2, 4),
-        "levels": [
-            {"level": LEVEL_NAME[n], "cells": a.cells, "area_km2": round(a.area_km2, 4)}
-            for n, a in sorted(per_level.items(), reverse=True)
-        ],
-    }
+    doc["area"] = area_summary(whole, per_level)
     return JSONResponse(mask_exposure(doc, role))
 
 
