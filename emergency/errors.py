@@ -51,6 +51,10 @@ class RunNotReady(EmergencyError):
     """A risk run that has not finished successfully (409)."""
 
 
+class NothingToVerify(EmergencyError):
+    """No reported incident of the run's hazard in its time window (409)."""
+
+
 class NothingToWarn(EmergencyError):
     """A run with no cell at or above the requested level (409)."""
 

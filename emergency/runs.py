@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -36,7 +37,13 @@ import h3
 import numpy as np
 import pandas as pd
 
-from emergency.errors import CellNotFound, RunNotFound, TooManyRuns
+from emergency.errors import (
+    CellNotFound,
+    NothingToVerify,
+    RunNotFound,
+    RunNotReady,
+    TooManyRuns,
+)
 from emergency.settings import CODE_VERSION, REPO_ROOT, RunSettings
 from layers.audit import Actor, record_async
 from layers.catalog import LEVEL_NAMES
@@ -46,6 +53,7 @@ from risk_models.errors import EmptyAreaError, ModelInputError, RiskModelError, 
 from risk_models.params import PipelineParams, check_model, check_res
 from risk_models.rainsource import RainSource, gauge_source, raster_source
 from risk_models.static import STATIC_VERSION
+from risk_models.verify import verify
 
 log = logging.getLogger("onemap.risk")
 
@@ -656,3 +664,84 @@ async def explain_cell(pool: asyncpg.Pool, cell: int, run: int | None = None) ->
         out["requested"] = format(cell, "x")
         out["cells"] = row["cells"] if "cells" in row else 1
     return out
+
+
+# --- verification against what happened (复盘) ----------------------------------------------
+
+#: Incident kinds (the ``incidents`` layer) each model's warnings are verified against.
+EVENT_KINDS: dict[str, tuple[str, ...]] = {
+    "landslide": tuple(LANDSLIDE_KINDS),
+    "flood": ("waterlogging", "flood"),
+    "rainstorm": (*LANDSLIDE_KINDS, "waterlogging", "flood"),
+}
+#: Hours after the end of a run's rain in which reported incidents still count (failures are
+#: often found and reported the morning after a night storm).
+REPORT_LAG_H = 24
+
+
+def verification_window(run: dict[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The time window whose incidents verify a run: its rain (the gauge window when known,
+    else the ``hours`` before the run, 24 by default) plus :data:`REPORT_LAG_H`."""
+    inputs = run.get("inputs") or {}
+    rain = inputs.get("rain") or {}
+    hours = int(rain.get("hours", 24))
+    source = inputs.get("rain_source") or {}
+    end_text = source.get("end") if isinstance(source, dict) else None
+    end = dt.datetime.fromisoformat(end_text) if end_text else None
+    if end is None:
+        end = dt.datetime.fromisoformat(run["created_at"])
+    return end - dt.timedelta(hours=hours), end + dt.timedelta(hours=REPORT_LAG_H)
+
+
+async def verification(
+    pool: asyncpg.Pool,
+    run_id: int,
+    *,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Hit rate and area warned per level of a finished run against the incidents reported
+    in its window (:func:`risk_models.verify.verify`), for the after-action review.
+
+    Raises:
+        RunNotFound, RunNotReady, NothingToVerify (no incident of the model's kinds).
+    """
+    run = await get_run(pool, run_id)
+    if run["status"] != "done":
+        raise RunNotReady(f"risk run {run_id} is {run['status']}, not done")
+    w_start, w_end = verification_window(run)
+    start, end = start or w_start, end or w_end
+    if end <= start:
+        raise ModelInputError("the window's end must be after its start")
+    kinds = list(EVENT_KINDS[run["model"]])
+    async with pool.acquire() as conn:
+        events = await conn.fetch(
+            "SELECT code, kind, ST_X(p) AS lon, ST_Y(p) AS lat FROM (SELECT code, kind, "
+            "reported_at, ST_PointOnSurface(geom) AS p FROM incidents) AS i "
+            "WHERE kind = ANY($1::text[]) AND reported_at >= $2 AND reported_at < $3 "
+            "ORDER BY code",
+            kinds,
+            start,
+            end,
+        )
+        if not events:
+            raise NothingToVerify(
+                f"no incident of kind {', '.join(kinds)} reported between {start.isoformat()} "
+                f"and {end.isoformat()}: nothing to verify risk run {run_id} against"
+            )
+        rows = await conn.fetch("SELECT h3, level FROM risk_cells WHERE run_id = $1", run_id)
+    cells = pd.DataFrame(
+        {
+            "h3": np.array([r["h3"] for r in rows], dtype="int64"),
+            "level": np.array([r["level"] for r in rows], dtype="int64"),
+        }
+    )
+    pts = np.array([(r["lon"], r["lat"]) for r in events], dtype="float64").reshape(-1, 2)
+    result = await asyncio.to_thread(verify, cells, pts)
+    return {
+        "run_id": run_id,
+        "model": run["model"],
+        "window": {"start": start.isoformat(), "end": end.isoformat()},
+        "event_kinds": kinds,
+        **result,
+    }

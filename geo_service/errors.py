@@ -74,6 +74,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.TooManyRuns: (429, "too_many_runs"),
     emergency_errors.RunNotReady: (409, "run_not_ready"),
     emergency_errors.NothingToWarn: (409, "nothing_to_warn"),
+    emergency_errors.NothingToVerify: (409, "nothing_to_verify"),
     emergency_errors.WarningNotFound: (404, "unknown_warning"),
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),

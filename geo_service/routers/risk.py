@@ -7,11 +7,13 @@ is the H3 index as a hex string.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import h3
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from emergency import runs as risk_runs
@@ -87,6 +89,70 @@ async def list_runs(
 @router.get("/runs/{run_id}", summary="One run: status, timings, parameters, inputs, summary")
 async def get_run(run_id: RunIdPath, pool: PoolDep, caller: ViewerDep) -> dict[str, Any]:
     return await risk_runs.get_run(pool, run_id)
+
+
+VerifyFrom = Annotated[
+    datetime | None,
+    Query(alias="from", description="Start of the incidents' window (default: the run's rain)"),
+]
+VerifyTo = Annotated[
+    datetime | None,
+    Query(alias="to", description="End of the window (default: 24 h after the rain)"),
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@router.get(
+    "/runs/{run_id}/verification",
+    summary="After-action review: hit rate and area warned per level against real incidents",
+)
+async def run_verification(
+    run_id: RunIdPath,
+    pool: PoolDep,
+    caller: ViewerDep,
+    start: VerifyFrom = None,
+    end: VerifyTo = None,
+) -> dict[str, Any]:
+    """Incidents of the run's hazard (``incidents`` layer: landslide kinds for landslide runs,
+    waterlogging/flood for flood runs) reported in the run's window are placed in their cells.
+    Per level threshold (≥ blue … red): ``hits``, ``pod`` (hit rate), ``area_share``,
+    ``false_alarm_area_share``; ``curve`` is hit rate against area warned. 409
+    ``nothing_to_verify`` when no such incident was reported."""
+    return await risk_runs.verification(pool, run_id, start=_utc(start), end=_utc(end))
+
+
+@router.get(
+    "/runs/{run_id}/verification.png",
+    summary="The run's hit-rate-vs-area-warned curve (PNG)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def run_verification_png(
+    run_id: RunIdPath,
+    pool: PoolDep,
+    caller: ViewerDep,
+    start: VerifyFrom = None,
+    end: VerifyTo = None,
+) -> Response:
+    result = await risk_runs.verification(pool, run_id, start=_utc(start), end=_utc(end))
+    title = f"run {run_id} ({result['model']}): {result['n_events_in_area']} incidents"
+    png = await asyncio.to_thread(_curve_png, result, title)
+    return Response(png, media_type="image/png")
+
+
+def _curve_png(result: dict[str, Any], title: str) -> bytes:
+    import tempfile
+    from pathlib import Path as FilePath
+
+    from risk_models.verify import plot_curve
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return plot_curve(result, FilePath(tmp) / "curve.png", title).read_bytes()
 
 
 @router.get("/runs/{run_id}/cells", summary="A run's H3 cells as GeoJSON hexagons")

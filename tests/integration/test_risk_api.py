@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -408,3 +409,61 @@ async def test_run_starts_are_audited(api, keys, demo) -> None:
     assert json.loads(row["detail"])["model"] == "rainstorm"
     assert row["client_addr"]
     assert (await finish(api, run["id"]))["status"] == "done"
+
+
+async def test_verification_counts_reported_incidents_in_warned_cells(api, keys, demo) -> None:
+    """复盘: incidents reported in the run's window are placed in their cells and counted
+    per level threshold, against the share of cells at or above it."""
+    url, _ = demo
+    run_id = (
+        await start(api, keys, {"model": "landslide", "rain": {"scenario": "typhoon_300mm_24h"}})
+    )["id"]
+    assert (await finish(api, run_id))["status"] == "done"
+    levels = {int(c, 16): lv for c, lv in (await levels_of(api, run_id)).items()}
+    warned = [c for c, lv in levels.items() if lv >= 1][:3]
+    calm = [c for c, lv in levels.items() if lv == 0][:2]
+    assert warned and calm, "the typhoon warns some cells and leaves others"
+    conn = await asyncpg.connect(url)
+    try:
+        for i, cell in enumerate(warned + calm):
+            lat, lon = h3.cell_to_latlng(format(cell, "x"))
+            await conn.execute(
+                "INSERT INTO incidents (code, kind, description, status, reported_at, geom) "
+                "VALUES ($1, 'landslide', '山体滑坡', 'open', now(), "
+                "ST_SetSRID(ST_MakePoint($2, $3), 4326))",
+                f"VERIFY-{run_id}-{i}",
+                lon,
+                lat,
+            )
+        r = await api.get(f"/risk/runs/{run_id}/verification")
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        start_t, end_t = doc["window"]["start"], doc["window"]["end"]
+        rows = await conn.fetch(
+            "SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incidents WHERE kind = ANY($1) "
+            "AND reported_at >= $2 AND reported_at < $3",
+            doc["event_kinds"],
+            datetime.fromisoformat(start_t),
+            datetime.fromisoformat(end_t),
+        )
+    finally:
+        await conn.close()
+    # the expected figures, from the run's cells and the incidents, computed independently
+    ev_levels = [levels.get(int(h3.latlng_to_cell(r["lat"], r["lon"], 9), 16), -1) for r in rows]
+    inside = [lv for lv in ev_levels if lv >= 0]
+    assert doc["n_events"] == len(rows) >= 5 and doc["n_events_in_area"] == len(inside)
+    for row in doc["levels"]:
+        k = row["level"]
+        assert row["hits"] == sum(lv >= k for lv in inside)
+        assert row["pod"] == pytest.approx(row["hits"] / len(inside))
+        share = sum(lv >= k for lv in levels.values()) / len(levels)
+        assert row["area_share"] == pytest.approx(share)
+    assert doc["levels"][0]["hits"] >= len(warned)  # the planted ones in warned cells count
+    png = await api.get(f"/risk/runs/{run_id}/verification.png")
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    none = await api.get(
+        f"/risk/runs/{run_id}/verification",
+        params={"from": "2001-01-01T00:00:00Z", "to": "2001-01-02T00:00:00Z"},
+    )
+    assert none.status_code == 409 and none.json()["code"] == "nothing_to_verify"
+    assert (await api.get("/risk/runs/999999/verification")).status_code == 404
