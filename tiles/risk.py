@@ -10,8 +10,13 @@
   array and encoded by ``ST_AsMVTGeom``/``ST_AsMVT`` like every other layer.
 
 At low zoom the display resolution is the finest one whose hexagons are still at least
-:data:`MIN_HEX_PX` screen pixels wide, and each displayed hexagon carries the *maximum*
-level (and score) of the cells under it, so a district-wide tile stays small.
+:data:`MIN_HEX_PX` screen pixels wide, so a district-wide tile stays small. A displayed
+hexagon stands for the run's cells under it and says how much of it is warned:
+``share_blue`` … ``share_red`` are the shares of those cells at or above each level, and
+``level`` is the highest level reached by at least half of them (the median level), so the
+coloured area of the map matches the area warned at each level instead of painting a whole
+parent red for one red child. ``level_max`` keeps the highest level of any child (for the
+popup: "some cells red").
 
 Parents are computed as in :mod:`layers.h3cells`.
 """
@@ -46,29 +51,49 @@ RUN_SQL = (
 
 #: Cells of run $1 grouped by their parent at the display resolution: $2 AND-mask,
 #: $3 OR-bits (see :func:`parent_bits`), $4 display resolution, $5 covering parents or NULL.
-CELLS_SQL = (
-    "SELECT p, max(level) AS level, max(score) AS score, count(*) AS cells FROM ("
-    "SELECT (h3 & $2::bigint) | $3::bigint AS p, level, score FROM risk_cells "
-    "WHERE run_id = $1 AND res >= $4) AS c "
-    "WHERE $5::bigint[] IS NULL OR p = ANY($5::bigint[]) GROUP BY p"
-)
+CELLS_SQL = """
+SELECT p,
+       CASE WHEN 2 * count(*) FILTER (WHERE level >= 4) >= count(*) THEN 4
+            WHEN 2 * count(*) FILTER (WHERE level >= 3) >= count(*) THEN 3
+            WHEN 2 * count(*) FILTER (WHERE level >= 2) >= count(*) THEN 2
+            WHEN 2 * count(*) FILTER (WHERE level >= 1) >= count(*) THEN 1
+            ELSE 0 END AS level,
+       max(level) AS level_max, max(score) AS score, count(*) AS cells,
+       (count(*) FILTER (WHERE level >= 1))::real / count(*) AS share_blue,
+       (count(*) FILTER (WHERE level >= 2))::real / count(*) AS share_yellow,
+       (count(*) FILTER (WHERE level >= 3))::real / count(*) AS share_orange,
+       (count(*) FILTER (WHERE level >= 4))::real / count(*) AS share_red
+FROM (SELECT (h3 & $2::bigint) | $3::bigint AS p, level, score FROM risk_cells
+      WHERE run_id = $1 AND res >= $4) AS c
+WHERE $5::bigint[] IS NULL OR p = ANY($5::bigint[])
+GROUP BY p
+"""
 
-#: Hexagons ($5 WKB EPSG:4326, $6 H3 text, $7 level, $8 score, $9 cells) as one MVT layer.
+#: Hexagons ($5 WKB EPSG:4326, $6 H3 text, $7 level, $8 score, $9 cells, $12 level_max,
+#: $13–$16 shares at ≥ blue … red) as one MVT layer; $10 run id, $11 display resolution.
 MVT_SQL = (
     f"SELECT coalesce((SELECT ST_AsMVT(q, '{RISK_LAYER}', {EXTENT}, 'geom') FROM ("  # noqa: S608
     f"SELECT ST_AsMVTGeom(ST_Transform(ST_GeomFromWKB(u.w, 4326), 3857), "
     f"ST_MakeEnvelope($1::float8, $2::float8, $3::float8, $4::float8, 3857), "
-    f"{EXTENT}, {BUFFER}, true) AS geom, u.h3, u.level, u.score, u.cells, "
+    f"{EXTENT}, {BUFFER}, true) AS geom, u.h3, u.level, u.level_max, u.score, u.cells, "
+    f"u.share_blue, u.share_yellow, u.share_orange, u.share_red, "
     f"$10::bigint AS run_id, $11::int AS res "
-    f"FROM unnest($5::bytea[], $6::text[], $7::int[], $8::real[], $9::int[]) "
-    f"AS u(w, h3, level, score, cells)) AS q), ''::bytea)"
+    f"FROM unnest($5::bytea[], $6::text[], $7::int[], $8::real[], $9::int[], $12::int[], "
+    f"$13::real[], $14::real[], $15::real[], $16::real[]) "
+    f"AS u(w, h3, level, score, cells, level_max, share_blue, share_yellow, share_orange, "
+    f"share_red)) AS q), ''::bytea)"
 )
 
 FIELDS = {
     "h3": "String",
     "level": "Number",
+    "level_max": "Number",
     "score": "Number",
     "cells": "Number",
+    "share_blue": "Number",
+    "share_yellow": "Number",
+    "share_orange": "Number",
+    "share_red": "Number",
     "run_id": "Number",
     "res": "Number",
 }
@@ -136,8 +161,10 @@ def mvt_params(
         hexagon_wkb(cells),
         [h3.int_to_str(c) for c in cells],
         [int(r[1]) for r in rows],  # type: ignore[call-overload]
-        [None if r[2] is None else float(r[2]) for r in rows],  # type: ignore[arg-type]
-        [int(r[3]) for r in rows],  # type: ignore[call-overload]
+        [None if r[3] is None else float(r[3]) for r in rows],  # type: ignore[arg-type]
+        [int(r[4]) for r in rows],  # type: ignore[call-overload]
         run_id,
         res,
+        [int(r[2]) for r in rows],  # type: ignore[call-overload]
+        *([round(float(r[5 + k]), 4) for r in rows] for k in range(4)),  # type: ignore[arg-type]
     ]

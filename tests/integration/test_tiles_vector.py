@@ -260,7 +260,9 @@ async def test_risk_hexagons_latest_done_run_and_rollup(demo_client, demo_url: s
     r = await demo_client.get(f"/tiles/risk/{z}/{x}/{y}.mvt?run={running}")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
 
-    # District-wide tile: hexagons rolled up to a coarse parent, keeping the max level.
+    # District-wide tile: hexagons rolled up to a coarse parent. Each parent says how much
+    # of it is warned (shares at or above each level) and is coloured by its median level,
+    # not by its hottest child.
     z, x, y = tile_at(9)
     r = await demo_client.get(f"/tiles/risk/{z}/{x}/{y}.mvt")
     assert r.status_code == 200 and len(r.content) < 50_000
@@ -270,9 +272,29 @@ async def test_risk_hexagons_latest_done_run_and_rollup(demo_client, demo_url: s
     assert sum(f["properties"]["cells"] for f in feats) >= 1000
     parent = h3.int_to_str(parent_int(h3.str_to_int(HOT_CELL), res))
     assert parent == h3.cell_to_parent(HOT_CELL, res)
-    by_cell = {f["properties"]["h3"]: f["properties"]["level"] for f in feats}
-    assert by_cell[parent] == 4
-    assert max(by_cell.values()) == 4
+    with psycopg.connect(demo_url) as conn:
+        rows = conn.execute(
+            "SELECT h3, level FROM risk_cells WHERE run_id = %s", (latest,)
+        ).fetchall()
+    children: dict[str, list[int]] = {}
+    for cell, level in rows:
+        children.setdefault(h3.cell_to_parent(h3.int_to_str(cell), res), []).append(level)
+    names = ("share_blue", "share_yellow", "share_orange", "share_red")
+    for f in feats:
+        props = f["properties"]
+        levels = children[props["h3"]]
+        assert props["cells"] == len(levels)
+        assert props["level_max"] == max(levels)
+        for k, name in enumerate(names, start=1):
+            share = sum(lv >= k for lv in levels) / len(levels)
+            assert props[name] == pytest.approx(share, abs=1e-4)  # 4 decimals in the tile
+        median = max([k for k in range(1, 5) if 2 * sum(lv >= k for lv in levels) >= len(levels)]
+                     or [0])  # fmt: skip
+        assert props["level"] == median
+    by_cell = {f["properties"]["h3"]: f["properties"] for f in feats}
+    assert by_cell[parent]["level_max"] == 4 and by_cell[parent]["level"] < 4
+    # levels 0–3 drawn uniformly: half the cells of a parent are ≥ 2, so none is painted red
+    assert max(p["level"] for p in by_cell.values()) < 4
 
     # Risk and catalog layers in one tile.
     z, x, y = tile_at(14)
