@@ -290,9 +290,13 @@ async def _load_inputs(conn: asyncpg.Connection, job: _Job) -> dict[str, Any]:
         LANDSLIDE_KINDS,
     )
     roads = await conn.fetch("SELECT ST_AsBinary(geom) AS wkb FROM roads ORDER BY code")
+    district = await conn.fetchval(
+        "SELECT ST_AsBinary(ST_Union(geom)) FROM admin_areas WHERE level = 'district'"
+    )
     out: dict[str, Any] = {
         "sites": np.array([(r["lon"], r["lat"]) for r in sites], dtype="float64").reshape(-1, 2),
         "roads": list(shapely.from_wkb([bytes(r["wkb"]) for r in roads])) if roads else [],
+        "district": shapely.from_wkb(bytes(district)) if district is not None else None,
     }
     if "gauges" in job.rain:
         out["gauges"] = await _gauge_series(conn, int(job.rain["hours"]))
@@ -440,6 +444,8 @@ def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, 
 
             cells = nowcast_dask(static, rain, job.model, job.params, client=client)
         t2 = time.perf_counter()
+    cells, outside = in_district(cells, static, loaded.get("district"))
+    job.inputs["cells_outside_district"] = outside
     job.inputs["rain_source"] = rain.describe
     job.inputs["hazard_sites"] = int(len(loaded["sites"]))
     job.inputs["roads"] = len(loaded["roads"])
@@ -449,6 +455,23 @@ def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, 
         "nowcast_s": round(t2 - t1, 3),
     }
     return cells, timings
+
+
+def in_district(
+    cells: pd.DataFrame, static: pd.DataFrame, district: Any
+) -> tuple[pd.DataFrame, int]:
+    """The cells whose centre lies in the district (the union of the ``admin_areas`` of level
+    district), and how many were left out: the DEM's margin around the district is terrain
+    for the models (flow comes from upstream) but nobody there is warned. No district in the
+    database: every cell is kept."""
+    import shapely
+
+    if district is None or district.is_empty or cells.empty:
+        return cells, 0
+    shapely.prepare(district)
+    centres = static.loc[cells["h3"].to_numpy("int64"), ["lon", "lat"]].to_numpy("float64")
+    inside = shapely.contains_xy(district, centres[:, 0], centres[:, 1])
+    return cells[inside].reset_index(drop=True), int((~inside).sum())
 
 
 def summarise(cells: pd.DataFrame) -> dict[str, Any]:

@@ -467,3 +467,35 @@ async def test_verification_counts_reported_incidents_in_warned_cells(api, keys,
     )
     assert none.status_code == 409 and none.json()["code"] == "nothing_to_verify"
     assert (await api.get("/risk/runs/999999/verification")).status_code == 404
+
+
+async def test_cells_outside_the_district_are_not_warned(api, keys, demo) -> None:
+    """The DEM's margin around the district feeds the terrain but gets no stored cell."""
+    import shapely
+
+    url, _ = demo
+    run_id = (
+        await start(api, keys, {"model": "flood", "rain": {"scenario": "typhoon_300mm_24h"}})
+    )["id"]
+    run = await finish(api, run_id)
+    assert run["status"] == "done", run["error"]
+    conn = await asyncpg.connect(url)
+    try:
+        wkb = await conn.fetchval(
+            "SELECT ST_AsBinary(ST_Union(geom)) FROM admin_areas WHERE level = 'district'"
+        )
+        cells = [
+            r["h3"] for r in await conn.fetch("SELECT h3 FROM risk_cells WHERE run_id = $1", run_id)
+        ]
+    finally:
+        await conn.close()
+    district = shapely.from_wkb(bytes(wkb))
+    centres = [h3.cell_to_latlng(format(c, "x")) for c in cells]
+    outside = [
+        c
+        for c, (lat, lon) in zip(cells, centres, strict=True)
+        if not district.contains(shapely.Point(lon, lat))
+    ]
+    assert cells and outside == []
+    assert run["inputs"]["cells_outside_district"] > 0  # the demo DEM is larger than the district
+    assert run["summary"]["cells"] == len(cells)
