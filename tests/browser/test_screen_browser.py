@@ -440,3 +440,41 @@ def test_live_updates_soak_heap(live: dict, page: Page) -> None:
     assert counts.get("warning_issued", 0) >= warnings
     assert watch.console_errors() == []
     assert heap_end <= 150
+
+
+def test_district_view_colours_the_share_of_cells_warned(live: dict, page: Page) -> None:
+    """District-wide, rolled-up hexagons are coloured so that the area drawn at or above each
+    level matches the area of the run's cells at or above it (not the hottest child's level
+    spread over a whole parent), and the legend states the district's share per level."""
+    import h3
+
+    base = live["server"].base_url
+    open_screen(page, base)
+    with api(live) as c:
+        run = c.get(f"/risk/runs/{live['run']}").json()
+        cells = c.get(f"/risk/runs/{live['run']}/cells").json()["features"]
+    area = {f["id"]: h3.cell_area(f["id"], unit="km^2") for f in cells}
+    total = sum(area.values())
+    lons = [pt[0] for f in cells for pt in f["geometry"]["coordinates"][0]]
+    lats = [pt[1] for f in cells for pt in f["geometry"]["coordinates"][0]]
+    # the whole district with room around it (a wall overview): hexagons roll up to parents
+    page.evaluate(
+        """(b) => { const m = window.onemapScreen.map;
+          m.fitBounds(b, {animate: false, padding: 40}); m.jumpTo({zoom: m.getZoom() - 1.5}); }""",
+        [[min(lons), min(lats)], [max(lons), max(lats)]],
+    )
+    wait_idle(page)
+    drawn = {f["h3"]: f for f in rendered(page, "risk-fill")}
+    assert drawn, "no risk hexagon drawn district-wide"
+    assert max(f["res"] for f in drawn.values()) < 9, "hexagons are rolled up"
+    shares = {}
+    for k, name in enumerate(("blue", "yellow", "orange", "red"), start=1):
+        expected = sum(area[f["id"]] for f in cells if f["properties"]["level"] >= k) / total
+        coloured = sum(h3.cell_area(c, unit="km^2") for c, f in drawn.items() if f["level"] >= k)
+        shares[name] = {"cells": round(expected, 4), "drawn": round(coloured / total, 4)}
+        # rolled-up parents straddle the district edge and round to their median level:
+        # a few points of the district either way, never a whole parent per hot child
+        assert abs(coloured / total - expected) <= 0.04 + 0.25 * expected, shares
+        legend = page.locator(f"#legend [data-share={name}]").inner_text()
+        assert legend == f"{run['summary']['by_level'][name] / run['summary']['cells'] * 100:.1f}%"
+    record_metric("district_view_share_at_or_above_level", shares)

@@ -2,7 +2,7 @@
 // risk-run overlay and tile refreshes on live events.
 import * as maplibregl from '/vendor/maplibre-gl/dist/maplibre-gl.mjs';
 import { authHeaders, getJSON, status } from './api.js';
-import { LANG, num, t, when } from './i18n.js';
+import { LANG, num, pct, t, when } from './i18n.js';
 import { popupContent } from './popup.js';
 
 const REM = () => window.innerWidth / 120;
@@ -297,6 +297,15 @@ export class ScreenMap {
   }
 }
 
+/** The legend's share of the district at each level, from a run summary (cells per level). */
+export function showShares(summary) {
+  const total = summary && summary.cells > 0 ? summary.cells : null;
+  for (const el of document.querySelectorAll('#legend [data-share]')) {
+    const n = total === null ? null : summary.by_level?.[el.dataset.share];
+    el.textContent = typeof n === 'number' ? pct(n / total) : '—';
+  }
+}
+
 /** Fills the run selector from GET /risk/runs; calls `onChange(id | null)` on a choice. */
 export async function loadRuns(select, info, onChange) {
   let runs = null;
@@ -332,6 +341,7 @@ export async function loadRuns(select, info, onChange) {
   const shown = runs.find((r) => String((r.properties ?? r).id) === select.value)
     ?? runs.find((r) => (r.properties ?? r).status === 'done');
   const s = shown ? (shown.properties ?? shown).summary : null;
+  showShares(s);
   if (s && typeof s === 'object' && s.by_level) {
     const parts = ['red', 'orange', 'yellow', 'blue']
       .filter((l) => typeof s.by_level[l] === 'number')
@@ -340,5 +350,10 @@ export async function loadRuns(select, info, onChange) {
   } else {
     info.textContent = runs.length ? '—' : t('unavailable');
   }
-  select.onchange = () => onChange(select.value === '' ? null : Number(select.value));
+  select.onchange = () => {
+    const picked = runs.find((r) => String((r.properties ?? r).id) === select.value)
+      ?? runs.find((r) => (r.properties ?? r).status === 'done');
+    showShares(picked ? (picked.properties ?? picked).summary : null);
+    onChange(select.value === '' ? null : Number(select.value));
+  };
 }

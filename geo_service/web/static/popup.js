@@ -2,7 +2,7 @@
 // warnings and risk APIs), which omits sensitive fields for roles that may not see them;
 // the popup says so instead of showing a blank.
 import { getJSON } from './api.js';
-import { LANG, num, t, when } from './i18n.js';
+import { LANG, num, pct, t, when } from './i18n.js';
 
 // Chinese labels of common properties (the catalog's descriptions are in English).
 const ZH = {
@@ -66,7 +66,15 @@ function note(text) {
 async function riskPopup(p) {
   const rows = [[label('level'), show(p.level)], [label('score'), show(p.score)],
     [label('h3'), show(p.h3)], [label('res'), show(p.res)], [label('run_id'), show(p.run_id)]];
-  if (p.cells > 1) rows.push([label('cells'), show(p.cells)]);
+  if (p.cells > 1) {
+    rows.push([label('cells'), show(p.cells)]);
+    // a rolled-up hexagon: how much of it is at or above each level (its colour is the
+    // level at least half of it reaches)
+    for (const l of ['red', 'orange', 'yellow', 'blue']) {
+      const share = p[`share_${l}`];
+      if (typeof share === 'number') rows.push([`≥ ${t(`level_${l}`)}`, pct(share)]);
+    }
+  }
   const out = box(t('risk_legend'), table(rows));
   if (p.h3 && !(p.cells > 1)) {
     try {
