@@ -212,6 +212,10 @@ WARNING_LEVELS = ("blue", "yellow", "orange", "red")
 #: ``risk_cells.level`` 0–4 by name: no risk, then the four warning levels.
 LEVEL_NAMES = ("none", *WARNING_LEVELS)
 ADMIN_LEVELS = ("district", "street", "community")
+#: How a resident lives at the address (实有人口 居住类型).
+RESIDENCE_TYPES = ("自住", "租住", "寄住")
+#: The tag dictionary of vulnerable residents (重点人群), in display order.
+RESIDENT_TAGS = ("独居老人", "高龄", "残疾人", "低保", "孕产妇", "婴幼儿", "精神障碍", "行动不便")
 #: OpenStreetMap admin_level in China (6 county/district, 8 township/sub-district,
 #: 10 village/community) and the Chinese words, as accepted on import.
 ADMIN_LEVEL_ALIASES = {
@@ -492,6 +496,50 @@ CATALOG = Catalog(
             min_zoom=10,
             time_field="reported_at",
             default_on=True,
+        ),
+        Layer(
+            id="residents",
+            title_zh="实有人口",
+            title_en="Residents",
+            table="residents",
+            geometry_type="Point",
+            description=(
+                "Registered residents at their standard address, with vulnerability tags and "
+                "the responsible cadre (包保责任人). ID numbers are stored masked and hashed only."
+            ),
+            properties=(
+                _CODE,
+                _p("name", "string", "Resident's name", required=True, sensitive=True),
+                _p(
+                    "id_number",
+                    "string",
+                    "ID number, masked (440***********1234); the full number is never stored",
+                    required=True,
+                    sensitive=True,
+                ),
+                _p(
+                    "id_hash",
+                    "string",
+                    "Salted SHA-256 of the full ID number (salt$hex), for matching only",
+                    sensitive=True,
+                ),
+                _p("phone", "string", "Resident's phone", sensitive=True),
+                _p("birth_year", "integer", "Year of birth"),
+                _p("household_code", "string", "Household (户) code"),
+                _p("residence_type", "string", "Residence type", enum=RESIDENCE_TYPES),
+                _p(
+                    "tags",
+                    "string",
+                    "Vulnerability tags, comma-separated, from: " + ", ".join(RESIDENT_TAGS),
+                ),
+                _ADDR,
+                _GRID,
+                _p("cadre_code", "string", "Code of the responsible cadre (包保责任人)"),
+                _p("cadre_name", "string", "Responsible cadre's name", sensitive=True),
+                _p("cadre_phone", "string", "Responsible cadre's phone", sensitive=True),
+            ),
+            style=Style("#f06292", "circle", width=2.0),
+            min_zoom=16,
         ),
         Layer(
             id="warnings",

@@ -24,10 +24,17 @@ from shapely.validation import explain_validity
 from layers.audit import Actor, record
 from layers.catalog import CATALOG, Catalog, Layer
 from layers.errors import ImportFailed
+from layers.residents import protect_ids
 from layers.schema import FOREIGN_KEYS
 
 #: Called with (stage, rows done, rows total).
 Progress = Callable[[str, int, int], None]
+
+#: Layer id → a step run on the input before it is checked (residents: ID numbers are
+#: masked and hashed, so a full number never reaches the database).
+IMPORT_HOOKS: dict[str, Callable[[pd.DataFrame, str], pd.DataFrame]] = {
+    "residents": protect_ids,
+}
 
 _MULTI = {"Polygon": "MultiPolygon", "LineString": "MultiLineString", "Point": "MultiPoint"}
 _SINGLE = {v: k for k, v in _MULTI.items()}
@@ -128,6 +135,9 @@ def prepare_frame(layer: Layer, frame: gpd.GeoDataFrame, source: str = "<data>")
     Raises:
         ImportFailed: naming the row (1-based) and the problem.
     """
+    hook = IMPORT_HOOKS.get(layer.id)
+    if hook is not None:
+        frame = hook(frame, source)  # type: ignore[assignment]
     if frame.crs is None:
         raise _where(source, None, "the data has no CRS; give one (e.g. --crs EPSG:4326)")
     if frame.crs.to_epsg() != 4326:

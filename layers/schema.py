@@ -66,6 +66,8 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
     ("shelters", "grid_code"): "grids.code",
     ("incidents", "grid_code"): "grids.code",
     ("warnings", "run_id"): "risk_runs.id",
+    ("residents", "address_code"): "addresses.code",
+    ("residents", "grid_code"): "grids.code",
 }
 
 
@@ -282,6 +284,7 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         PrimaryKeyConstraint("warning_id", "level"),
         CheckConstraint("level IN ('blue', 'yellow', 'orange', 'red')", name="level_enum"),
     )
+    _last_mile_tables(meta)
     Table(
         "rasters",
         meta,
@@ -298,6 +301,124 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         Column("registered_at", DateTime(timezone=True), server_default=func.now()),
     )
     return meta
+
+
+#: Transfer states of a vulnerable resident under a warning (转移状态).
+TRANSFER_STATUSES = ("待转移", "已转移", "拒绝", "已返回")
+#: CAP message types a warning produces.
+CAP_MSG_TYPES = ("Alert", "Update", "Cancel")
+
+
+def _last_mile_tables(meta: MetaData) -> None:
+    """Notifications and acknowledgements (叫应), transfers, CAP messages and their push."""
+    Table(
+        "warning_notifications",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(
+            "warning_id",
+            BigInteger,
+            ForeignKey("warnings.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("recipient_kind", Text, nullable=False),
+        Column("recipient_code", Text, nullable=False),
+        Column("recipient_name", Text, nullable=True),
+        Column("recipient_phone", Text, nullable=True),
+        Column("grid_code", Text, nullable=True),
+        Column("residents", Integer, nullable=False, server_default="0"),
+        Column("vulnerable", Integer, nullable=False, server_default="0"),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("acked_at", DateTime(timezone=True), nullable=True),
+        Column("acked_by", Text, nullable=True),
+        Column("ack_note", Text, nullable=True),
+        CheckConstraint("recipient_kind IN ('cadre', 'worker')", name="kind_enum"),
+        Index(
+            "uq_warning_notifications_recipient",
+            "warning_id",
+            "recipient_kind",
+            "recipient_code",
+            unique=True,
+        ),
+    )
+    statuses = ", ".join(f"'{v}'" for v in TRANSFER_STATUSES)
+    Table(
+        "resident_transfers",
+        meta,
+        Column(
+            "warning_id",
+            BigInteger,
+            ForeignKey("warnings.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("resident_code", Text, nullable=False),
+        Column("status", Text, nullable=False, server_default="待转移"),
+        Column("note", Text, nullable=True),
+        Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("updated_by", Text, nullable=True),
+        PrimaryKeyConstraint("warning_id", "resident_code"),
+        CheckConstraint(f"status IN ({statuses})", name="status_enum"),
+    )
+    msg_types = ", ".join(f"'{v}'" for v in CAP_MSG_TYPES)
+    Table(
+        "cap_messages",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(
+            "warning_id",
+            BigInteger,
+            ForeignKey("warnings.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("identifier", Text, nullable=False, unique=True),
+        Column("msg_type", Text, nullable=False),
+        Column("sent", DateTime(timezone=True), nullable=False),
+        Column("references", Text, nullable=True),
+        Column("xml", Text, nullable=False),
+        Index("ix_cap_messages_warning_id", "warning_id"),
+        CheckConstraint(f"msg_type IN ({msg_types})", name="msg_type_enum"),
+    )
+    Table(
+        "subscriptions",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("url", Text, nullable=False),
+        Column("secret", Text, nullable=False),
+        Column("active", Boolean, nullable=False, server_default=text("true")),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    Table(
+        "push_outbox",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(
+            "subscription_id",
+            BigInteger,
+            ForeignKey("subscriptions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column(
+            "cap_message_id",
+            BigInteger,
+            ForeignKey("cap_messages.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column(
+            "next_attempt_at",
+            DateTime(timezone=True),
+            server_default=func.now(),
+            nullable=False,
+        ),
+        Column("delivered_at", DateTime(timezone=True), nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Index(
+            "ix_push_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
 
 
 metadata = build_metadata()

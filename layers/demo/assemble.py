@@ -92,6 +92,7 @@ def assemble_layers(
     hazards,
     sensors,
     incidents,
+    residents,
 ) -> dict[str, gpd.GeoDataFrame]:
     """Every catalog layer but ``warnings`` as typed EPSG:4326 GeoDataFrames."""
     out: dict[str, gpd.GeoDataFrame] = {}
@@ -266,6 +267,8 @@ def assemble_layers(
         },
         pts,
     )
+    people = dict(residents)
+    out["residents"] = to_layer("residents", people, people.pop("geometry"))
     missing = set(CATALOG) - set(out) - {"warnings"}
     if missing:
         raise AssertionError(f"layers not generated: {sorted(missing)}")

@@ -29,6 +29,7 @@ from layers.demo.frame import GEO_CRS, METRIC_CRS, Frame, to_geo
 from layers.demo.hazards import hazard_name, make_hazards
 from layers.demo.hydro import burn_channels, river_lines, route
 from layers.demo.incidents import make_incidents
+from layers.demo.residents import make_residents
 from layers.demo.roads import make_roads
 from layers.demo.sensors import READINGS_END, place_sensors, readings
 from layers.demo.terrain import slope_deg, synth_dem, write_cog
@@ -212,6 +213,7 @@ def generate_city(
     inc = make_incidents(addr, hz, start("incidents"), max(200, round(320 * scale**0.5)))
 
     say("layers", STAGES["layers"])
+    residents = make_residents(addr, np.random.default_rng([seed, len(STAGES) + 1]))
     layers = assemble_layers(
         rng=np.random.default_rng([seed, len(STAGES)]),
         locate=locate,
@@ -231,6 +233,7 @@ def generate_city(
         hazards=hz,
         sensors=sens,
         incidents=inc,
+        residents=residents,
     )
     say("done", 1.0)
     meta = _meta(layers, frame, scale, seed, center_lon, center_lat, hydro, dem)

@@ -165,3 +165,81 @@ def add_point(
         f"INSERT INTO {table} ({names}, geom) VALUES ({marks}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",  # noqa: E501
         (*columns.values(), lon, lat),
     )
+
+
+#: Tags given to the world's residents, in turn (None = not vulnerable).
+RESIDENT_TAG_CYCLE = (None, "独居老人,高龄", None, "婴幼儿", None, None, "行动不便", None)
+
+
+@dataclass
+class Resident:
+    code: str
+    address_code: str
+    grid_code: str | None
+    tags: str | None
+    cadre_code: str | None
+    lon: float
+    lat: float
+
+
+def id_number(i: int) -> str:
+    """A valid 18-character ID number (check character by GB 11643, computed here)."""
+    first17 = f"44200019{50 + i % 50:02d}0101{i % 1000:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+    return first17 + "10X98765432"[total % 11]
+
+
+def add_residents(url: str, w: World, per_address: int = 2) -> list[Resident]:
+    """Residents at every address of the world: ``per_address`` each, tags from
+    :data:`RESIDENT_TAG_CYCLE`, one of two cadres of the address's grid (none outside
+    the grids).  Names, phones and ID numbers are unique per resident."""
+    import hashlib
+
+    out: list[Resident] = []
+    rows = []
+    grid_of = _address_grids(url)
+    for n, (acode, (lon, lat)) in enumerate(sorted(w.addresses.items())):
+        grid = grid_of[acode]
+        for m in range(per_address):
+            i = n * per_address + m
+            tags = RESIDENT_TAG_CYCLE[i % len(RESIDENT_TAG_CYCLE)]
+            cadre = f"BB{grid}-{n % 2 + 1}" if grid else None
+            number = id_number(i)
+            salt = f"{i:016x}"
+            digest = salt + "$" + hashlib.sha256((salt + number).encode()).hexdigest()
+            r = Resident(f"R{i:05d}", acode, grid, tags, cadre, lon, lat)
+            out.append(r)
+            rows.append(
+                (
+                    r.code,
+                    f"居民{i}",
+                    number[:3] + "*" * 11 + number[-4:],
+                    digest,
+                    f"1390000{i:04d}",
+                    1950 + i % 60,
+                    f"HH{acode}",
+                    "自住",
+                    tags,
+                    acode,
+                    grid,
+                    cadre,
+                    f"干部{cadre}" if cadre else None,
+                    f"13700{n % 2 + 1}0000{grid[-1]}" if grid else None,
+                    f"POINT({lon} {lat})",
+                )
+            )
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO residents (code, name, id_number, id_hash, phone, birth_year, "
+            "household_code, residence_type, tags, address_code, grid_code, cadre_code, "
+            "cadre_name, cadre_phone, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, ST_GeomFromText(%s, 4326))",
+            rows,
+        )
+    return out
+
+
+def _address_grids(url: str) -> dict[str, str | None]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT code, grid_code FROM addresses").fetchall())
