@@ -1,5 +1,6 @@
-"""Who and what lies in an area: addresses, venues, grids (workers, population), cameras
-that see into it, nearest shelters.
+"""Who and what lies in an area: addresses, venues, grids (workers, population), residents
+(vulnerable ones per tag, per grid and per responsible cadre), cameras that see into it,
+nearest shelters; and the evacuation list of the vulnerable residents.
 
 The area is a (Multi)Polygon in EPSG:4326 passed as WKB.  Points are tested against the
 whole area (PostGIS prepares it once for the whole join); grid shares are summed over
@@ -16,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from emergency.jsonb import loads
-from layers.catalog import CATALOG, role_allows
+from layers.catalog import CATALOG, RESIDENT_TAGS, role_allows
 
 #: Most items of each list kept in an exposure document (the CSV export has every address).
 LIST_LIMIT = 1000
@@ -72,6 +73,27 @@ ORDER BY g.code
 """
 )
 
+RESIDENTS_SQL = """
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
+hit AS MATERIALIZED (
+    SELECT r.grid_code, r.cadre_code, r.cadre_name, r.cadre_phone, r.tags
+    FROM area, residents r WHERE ST_Intersects(r.geom, area.g)
+)
+SELECT (SELECT count(*) FROM hit) AS n,
+       (SELECT count(*) FROM hit WHERE tags IS NOT NULL) AS n_vulnerable,
+       (SELECT coalesce(json_object_agg(t, c), '{}')::text
+          FROM (SELECT t, count(*) AS c FROM hit, unnest(string_to_array(hit.tags, ',')) t
+                GROUP BY t) s) AS by_tag,
+       (SELECT coalesce(json_object_agg(grid_code, json_build_array(c, v)), '{}')::text
+          FROM (SELECT grid_code, count(*) AS c, count(tags) AS v FROM hit
+                WHERE grid_code IS NOT NULL GROUP BY 1) s) AS by_grid,
+       (SELECT coalesce(json_agg(s ORDER BY s.code), '[]')::text
+          FROM (SELECT cadre_code AS code, min(cadre_name) AS name, min(cadre_phone) AS phone,
+                       min(grid_code) AS grid_code, count(*) AS residents,
+                       count(tags) AS vulnerable
+                FROM hit WHERE cadre_code IS NOT NULL GROUP BY cadre_code) s) AS cadres
+"""
+
 CAMERAS_SQL = """
 WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g)
 SELECT c.code, c.name, c.kind, c.grid_code
@@ -113,7 +135,10 @@ async def compute_exposure(
     grid_rows = await conn.fetch(GRIDS_SQL, area_wkb)
     camera_rows = await conn.fetch(CAMERAS_SQL, area_wkb)
     shelter_rows = await conn.fetch(SHELTERS_SQL, area_wkb, NEAREST_SHELTERS * 10)
-    assert a is not None and v is not None
+    people = await conn.fetchrow(RESIDENTS_SQL, area_wkb)
+    assert a is not None and v is not None and people is not None
+    people_by_grid: dict[str, list[int]] = loads(people["by_grid"])
+    by_tag: dict[str, int] = loads(people["by_tag"])
 
     by_grid: dict[str, int] = loads(a["by_grid"])
     grids = []
@@ -137,6 +162,8 @@ async def compute_exposure(
                 "share": round(share, 6),
                 "exposed_population": round(exposed) if exposed is not None else None,
                 "addresses": n_addr,
+                "residents": people_by_grid.get(g["code"], [0, 0])[0],
+                "vulnerable": people_by_grid.get(g["code"], [0, 0])[1],
             }
         )
     venue_items = loads(v["items"])
@@ -169,6 +196,14 @@ async def compute_exposure(
             "cameras_online": len(cameras),
             "shelters": len(shelters_near),
             "shelter_capacity": sum(s["capacity"] or 0 for s in shelters_near),
+            "residents": int(people["n"]),
+            "vulnerable": int(people["n_vulnerable"]),
+        },
+        "residents": {
+            "count": int(people["n"]),
+            "vulnerable": int(people["n_vulnerable"]),
+            "by_tag": {t: by_tag[t] for t in RESIDENT_TAGS if t in by_tag},
+            "cadres": loads(people["cadres"]),
         },
         "addresses": {
             "count": n_addr_total,
@@ -207,6 +242,16 @@ def mask_exposure(exposure: dict[str, Any], role: str) -> dict[str, Any]:
             k: [{f: x for f, x in s.items() if f not in hidden_s} for s in lst]
             for k, lst in out["shelters"].items()
         }
+    residents_layer = CATALOG["residents"]
+    if not role_allows(role, residents_layer.sensitive_role) and "residents" in out:
+        hidden_r = {"name", "phone"}  # a cadre's name and phone (residents are counts only)
+        out["residents"] = {
+            **out["residents"],
+            "cadres": [
+                {k: v for k, v in c.items() if k not in hidden_r}
+                for c in out["residents"].get("cadres", [])
+            ],
+        }
     return out
 
 
@@ -228,3 +273,55 @@ async def iter_addresses(
     (lon/lat in degrees, EPSG:4326).  Needs an open transaction (server-side cursor)."""
     async for r in conn.cursor(_ADDRESS_ROWS_SQL, area_wkb, prefetch=batch):
         yield tuple(r[c] for c in ADDRESS_CSV_COLUMNS)
+
+
+EVACUATION_CSV_COLUMNS = (
+    "resident_code",
+    "name",
+    "phone",
+    "birth_year",
+    "tags",
+    "address_code",
+    "full_address",
+    "grid_code",
+    "cadre_code",
+    "cadre_name",
+    "cadre_phone",
+    "transfer_status",
+    "shelter_code",
+    "shelter_name",
+    "shelter_capacity",
+    "shelter_distance_m",
+    "lon",
+    "lat",
+)
+
+_EVACUATION_SQL = """
+WITH area AS (SELECT geom AS g, id FROM warnings WHERE id = $1)
+SELECT r.code AS resident_code, r.name, r.phone, r.birth_year, r.tags, r.address_code,
+       a.full_address, r.grid_code, r.cadre_code, r.cadre_name, r.cadre_phone,
+       coalesce(t.status, '待转移') AS transfer_status,
+       s.code AS shelter_code, s.name AS shelter_name, s.capacity AS shelter_capacity,
+       round(ST_Distance(s.geom::geography, r.geom::geography)::numeric, 1)
+           AS shelter_distance_m,
+       ST_X(r.geom) AS lon, ST_Y(r.geom) AS lat
+FROM area
+JOIN residents r ON ST_Intersects(r.geom, area.g) AND r.tags IS NOT NULL
+LEFT JOIN addresses a ON a.code = r.address_code
+LEFT JOIN resident_transfers t ON t.warning_id = area.id AND t.resident_code = r.code
+LEFT JOIN LATERAL (
+    SELECT sh.code, sh.name, sh.capacity, sh.geom FROM shelters sh
+    ORDER BY sh.geom::geography <-> r.geom::geography LIMIT 1
+) s ON true
+ORDER BY r.grid_code, r.cadre_code, r.code
+"""
+
+
+async def iter_evacuation(
+    conn: asyncpg.Connection, warning_id: int, batch: int = 2000
+) -> AsyncIterator[tuple[Any, ...]]:
+    """Every vulnerable resident inside a warning as :data:`EVACUATION_CSV_COLUMNS` tuples
+    (by grid, cadre and code), with the nearest shelter by straight-line distance (m).
+    Needs an open transaction (server-side cursor)."""
+    async for r in conn.cursor(_EVACUATION_SQL, warning_id, prefetch=batch):
+        yield tuple(r[c] for c in EVACUATION_CSV_COLUMNS)

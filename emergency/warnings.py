@@ -424,3 +424,24 @@ async def run_area(
             f"risk run {run_id} has no cell at level {LEVEL_NAME[level_n]} or above"
         )
     return await asyncio.to_thread(_dissolve, [(int(r["h3"]), int(r["level"])) for r in cells])
+
+
+async def open_evacuation_list(conn: asyncpg.Connection, code: str, actor: Actor) -> int:
+    """Audit a read of a warning's evacuation list (``warning.evacuation_list``, committed
+    before any row is sent) and return the warning's id.
+
+    Raises:
+        WarningNotFound: no such code.
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT id, (exposure -> 'summary' ->> 'vulnerable')::int AS vulnerable "
+            "FROM warnings WHERE code = $1",
+            code,
+        )
+        if row is None:
+            raise WarningNotFound(f"no warning {code!r}")
+        await record_async(
+            conn, actor, "warning.evacuation_list", code, {"vulnerable": row["vulnerable"]}
+        )
+    return int(row["id"])

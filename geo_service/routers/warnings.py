@@ -7,15 +7,19 @@ population, shelter contacts) are omitted for roles the catalog does not allow.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from emergency import warnings as wmod
-from emergency.exposure import mask_exposure
+from emergency.exposure import EVACUATION_CSV_COLUMNS, iter_evacuation, mask_exposure
 from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.common import GEOJSON_200, GEOJSON_201, actor_of, geojson
@@ -115,6 +119,54 @@ async def addresses(code: str, pool: PoolDep) -> StreamingResponse:
     async with pool.acquire() as conn:
         wkb = await wmod.warning_area_wkb(conn, code)
     return addresses_csv(pool, wkb, f"{code}-addresses.csv")
+
+
+@router.get(
+    "/{code}/evacuation.csv",
+    summary="The vulnerable residents inside the warning with address, tags, cadre, "
+    "transfer status and nearest shelter (operator; every read is audited)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def evacuation(
+    code: str, request: Request, pool: PoolDep, caller: OperatorDep
+) -> StreamingResponse:
+    async with pool.acquire() as conn:
+        wid = await wmod.open_evacuation_list(conn, code, actor_of(request, caller))
+    return _evacuation_csv(pool, wid, f"{code}-evacuation.csv")
+
+
+def _evacuation_csv(pool: asyncpg.Pool, warning_id: int, filename: str) -> StreamingResponse:
+    """The evacuation list as UTF-8 CSV with BOM, streamed from a server-side cursor."""
+
+    async def rows() -> AsyncIterator[bytes]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(EVACUATION_CSV_COLUMNS)
+        yield ("\ufeff" + buf.getvalue()).encode()
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            buf.seek(0)
+            buf.truncate()
+            async for n, r in _enumerate(iter_evacuation(conn, warning_id)):
+                writer.writerow(r)
+                if n % 2000 == 0:
+                    yield buf.getvalue().encode()
+                    buf.seek(0)
+                    buf.truncate()
+            yield buf.getvalue().encode()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _enumerate(it: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+    n = 0
+    async for x in it:
+        n += 1
+        yield n, x
 
 
 @router.post(
