@@ -83,6 +83,9 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     # Text PostgreSQL cannot store (a NUL character): the input is at fault.
     asyncpg.exceptions.CharacterNotInRepertoireError: (400, "invalid_text"),
     asyncpg.exceptions.UntranslatableCharacterError: (400, "invalid_text"),
+    # Arithmetic in a filter (floors / 0, floors * 1e308 * 1e308): the input is at fault.
+    asyncpg.exceptions.DivisionByZeroError: (400, "invalid_arithmetic"),
+    asyncpg.exceptions.NumericValueOutOfRangeError: (400, "invalid_arithmetic"),
     # json.loads on a hostile body ([[[[…]]]]) runs out of stack: the input is at fault.
     RecursionError: (400, "too_deeply_nested"),
     asyncpg.exceptions.CannotConnectNowError: (503, "database_unavailable"),

@@ -40,32 +40,207 @@ _NUMERIC = ("integer", "number")
 
 
 class InvalidFilter(BadRequest):
-    def __init__(self, detail: str):
-        super().__init__(detail, code="invalid_filter")
+    def __init__(self, detail: str, code: str = "invalid_filter"):
+        super().__init__(detail, code=code)
+
+
+#: Longest filter accepted, in characters (a 1,000-vertex WKT polygon is about 25,000;
+#: URLs longer than 64 KiB are refused by most HTTP clients anyway).
+MAX_FILTER_CHARS = 32_768
+#: Deepest nesting accepted: parentheses, NOT and arithmetic operators chained above the
+#: innermost predicate (cql2-text), or operators nested in operators (cql2-json, one more
+#: for the predicate itself).  The ``cql2`` parser and validator recurse once per level on a
+#: native stack and their cost grows with the depth; a hand-written filter rarely nests 8.
+MAX_FILTER_DEPTH = 20
+#: JSON containers (objects and arrays) nested in a cql2-json filter, checked on the raw text
+#: before ``json.loads``: two per operator (the object and its ``args``) plus a geometry's
+#: coordinate arrays.
+MAX_JSON_NESTING = 2 * (MAX_FILTER_DEPTH + 1) + 8
+
+_GEOMETRY_WORDS = frozenset(
+    {
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "bbox",
+        "envelope",
+    }
+)
+_CHAIN_WORDS = frozenset({"not", "div"})
+_LOGIC_WORDS = frozenset({"and", "or"})
+
+
+def _too_deep(depth: int) -> InvalidFilter:
+    return InvalidFilter(
+        f"the filter nests more than {MAX_FILTER_DEPTH} levels deep (parentheses, NOT, "
+        f"arithmetic) at least {depth}; simplify it",
+        code="filter_too_deep",
+    )
+
+
+def text_depth(text: str) -> int:
+    """An upper bound of the nesting of a cql2-text filter, found without parsing it.
+
+    One scan over the characters, skipping string literals and quoted names: each open
+    parenthesis is a level, and so is each ``NOT``, arithmetic operator (``+ - * / % ^ div``)
+    or sign in the current group, since those chain (``NOT NOT …``, ``a+1+1+…`` nest one
+    level each); ``AND``/``OR`` restart the chain (they are flat lists) and count once.
+    Inside geometry literals (``POLYGON((…))``, ``BBOX(…)``) only parentheses count, and a
+    sign right after ``(`` or ``,`` (``IN (-1, -2)``) is part of its number.
+
+    >>> text_depth("NOT NOT code = 'x'"), text_depth("((a = 1))"), text_depth("a-1-1 > 0")
+    (2, 2, 2)
+    """
+    # Per open group: [chained operators, 1 once AND/OR was seen, inside a geometry literal]
+    groups: list[list[int]] = [[0, 0, 0]]
+    deepest = 0
+    prev = ""  # the last significant character
+    word = ""  # the last word, to see a geometry literal's opening parenthesis
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            j = i + 1
+            while j < n:  # '' (or "") inside the literal is an escaped quote
+                if text[j] == c:
+                    if j + 1 < n and text[j + 1] == c:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i, prev, word = j + 1, c, ""
+            continue
+        if c.isspace():
+            i += 1
+            continue
+        if c.isalpha() or c == "_":
+            j = i
+            while j < n and (text[j].isalnum() or text[j] in "_:."):
+                j += 1
+            word = text[i:j].lower()
+            g = groups[-1]
+            if not g[2]:
+                if word in _CHAIN_WORDS:
+                    g[0] += 1
+                elif word in _LOGIC_WORDS:
+                    g[0], g[1] = 0, 1
+            i, prev = j, "a"
+            continue
+        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+            j = i + 1
+            while j < n and (text[j].isalnum() or text[j] == "."):
+                # an exponent's sign belongs to the number: 1e-5
+                j += 2 if text[j] in "eE" and j + 1 < n and text[j + 1] in "+-" else 1
+            i, prev, word = j, "0", ""
+            continue
+        g = groups[-1]
+        if c == "(":
+            groups.append([0, 0, 1 if g[2] or word in _GEOMETRY_WORDS else 0])
+        elif c == ")":
+            if len(groups) > 1:
+                groups.pop()
+        elif c in "+-*/%^" and not g[2]:
+            sign_of_number = c in "+-" and prev in ("", "(", ",") and text[i + 1 : i + 2].isdigit()
+            if not sign_of_number:
+                g[0] += 1
+        i, prev, word = i + 1, c, ""
+        depth = len(groups) - 1 + sum(gr[0] + gr[1] for gr in groups)
+        deepest = max(deepest, depth)
+    return max(deepest, len(groups) - 1 + sum(gr[0] + gr[1] for gr in groups))
+
+
+def json_nesting(text: str) -> int:
+    """How deeply JSON objects and arrays nest in ``text``, without parsing it (strings,
+    with their escapes, are skipped)."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def op_depth(node: Any) -> int:
+    """Operators nested in operators in a CQL2 JSON AST (``a = 1`` is 1); iterative."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(node, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            if "op" in item:
+                depth += 1
+                deepest = max(deepest, depth)
+            todo.extend((v, depth) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, depth) for v in item)
+    return deepest
+
+
+def check_filter_size(text: str, lang: str) -> None:
+    """Refuse a filter that is too long or nests too deeply, before any parser sees it."""
+    if len(text) > MAX_FILTER_CHARS:
+        raise InvalidFilter(
+            f"the filter has {len(text)} characters; at most {MAX_FILTER_CHARS} are accepted",
+            code="filter_too_long",
+        )
+    if lang == "cql2-text":
+        depth = text_depth(text)
+        if depth > MAX_FILTER_DEPTH:
+            raise _too_deep(depth)
+        return
+    nesting = json_nesting(text)
+    if nesting > MAX_JSON_NESTING:
+        raise _too_deep(nesting // 2)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidFilter(f"invalid cql2-json filter: {exc}") from None
+    depth = op_depth(doc) - 1
+    if depth > MAX_FILTER_DEPTH:
+        raise _too_deep(depth)
 
 
 def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
     """Parse a CQL2 filter in ``lang`` (``cql2-text``, the default, or ``cql2-json``).
 
-    Returns the CQL2 JSON AST; raises :class:`InvalidFilter` with the parser's message.
+    The size and nesting are bounded first (:func:`check_filter_size`): the ``cql2``
+    library recurses on a native stack, so a deeply nested filter would otherwise crash the
+    worker.  Returns the CQL2 JSON AST; raises :class:`InvalidFilter` with the parser's
+    message.
     """
     lang = (lang or "cql2-text").lower()
+    if lang not in ("cql2-text", "cql2-json"):
+        raise BadRequest(
+            f"unsupported filter-lang {lang!r}; use cql2-text or cql2-json",
+            code="invalid_filter_lang",
+        )
+    check_filter_size(text, lang)
     try:
-        if lang == "cql2-text":
-            expr = cql2.parse_text(text)
-        elif lang == "cql2-json":
-            expr = cql2.parse_json(text)
-        else:
-            raise BadRequest(
-                f"unsupported filter-lang {lang!r}; use cql2-text or cql2-json",
-                code="invalid_filter_lang",
-            )
+        expr = cql2.parse_text(text) if lang == "cql2-text" else cql2.parse_json(text)
         expr.validate()
         ast = expr.to_json()
     except (cql2.ParseError, cql2.ValidationError, ValueError, TypeError) as exc:
         raise InvalidFilter(f"invalid {lang} filter: {str(exc).strip()}") from None
     if not isinstance(ast, dict | bool):
         raise InvalidFilter(f"invalid {lang} filter: not a boolean expression")
+    if op_depth(ast) > MAX_FILTER_DEPTH + 1:  # the text scan is a bound; this is exact
+        raise _too_deep(op_depth(ast) - 1)
     return ast  # type: ignore[return-value]
 
 
@@ -204,24 +379,34 @@ class Translator:
             return f"({a} {_COMPARE[op]} {b})", "boolean"
         if op == "like":
             (a, ta), (b, tb) = self._typed_args(args)
-            if "string" not in (ta, tb):
+            if ta not in ("string", None) or tb not in ("string", None):
                 raise InvalidFilter("LIKE needs string operands")
             return f"({a} LIKE {b})", "boolean"
         if op == "between":
-            (a, ta), (lo, _), (hi, _) = self._typed_args(args)
+            (a, ta), (lo, tlo), (hi, thi) = self._typed_args(args)
+            self._compatible(ta, tlo)
+            self._compatible(ta, thi)
             return f"({a} BETWEEN {lo} AND {hi})", "boolean"
         if op == "in":
             a, ta = self.operand(args[0])
             values = args[1] if isinstance(args[1], list) else [args[1]]
             if not values:
                 return "FALSE", "boolean"
-            items = [self.literal(v, ta)[0] for v in values]
+            items = []
+            for v in values:
+                item, tv = self.literal(v, ta)
+                self._compatible(ta, tv)
+                items.append(item)
             return f"({a} IN ({', '.join(items)}))", "boolean"
         if op == "isnull":
             a, _ = self.operand(args[0])
             return f"({a} IS NULL)", "boolean"
-        if op == "casei":
+        if op in ("casei", "accenti"):
             a, ta = self.operand(args[0], "string")
+            if ta not in ("string", None):
+                raise InvalidFilter(f"{op.upper()} needs a string, not a {ta}")
+            if op == "accenti":
+                raise InvalidFilter("ACCENTI (accent-insensitive comparison) is not supported")
             return f"lower({a})", "string"
         if op in _ARITH:
             (a, ta), (b, tb) = self._typed_args(args)
