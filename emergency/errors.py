@@ -73,3 +73,11 @@ class IncidentNotFound(EmergencyError):
 
 class GridNotFound(EmergencyError):
     """A grid code that does not exist (404)."""
+
+
+class RecipientNotFound(WarningNotFound):
+    """A cadre or grid-worker code the warning was not sent to (404)."""
+
+
+class ResidentNotInWarning(WarningNotFound):
+    """A resident code that is not a vulnerable resident inside the warning (404)."""

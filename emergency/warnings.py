@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from emergency import areas as areas_mod
+from emergency.acks import create_notifications
 from emergency.errors import (
     InvalidInput,
     NothingToWarn,
@@ -162,6 +163,9 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
         exposure["area"] = areas_mod.area_summary(whole, per_level)
         exposure["summary"]["area_km2"] = round(whole.area_km2, 4)
         exposure["summary"]["cells"] = whole.cells
+        exposure["summary"]["notified"] = len(exposure["residents"]["cadres"]) + len(
+            exposure["grids"]
+        )
         inserted = await conn.fetchrow(
             """
             INSERT INTO warnings (code, hazard, level, status, valid_from, valid_to, issued_by,
@@ -197,6 +201,7 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
             ],
         )
         summary = exposure["summary"]
+        await create_notifications(conn, wid, exposure)
         await record_async(
             conn,
             actor,
@@ -306,6 +311,19 @@ def _properties(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def _last_mile(summary: dict[str, Any], r: asyncpg.Record) -> dict[str, Any]:
+    """Recipients acknowledged (叫应) and vulnerable residents still to move."""
+    total, acked = int(r["recipients"]), int(r["acknowledged"])
+    vulnerable = int(summary.get("vulnerable") or 0)
+    return {
+        "recipients": total,
+        "acknowledged": acked,
+        "ack_share": round(acked / total, 4) if total else None,
+        "vulnerable": vulnerable,
+        "to_move": max(0, vulnerable - int(r["settled"])),
+    }
+
+
 def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
@@ -339,7 +357,13 @@ async def list_warnings(
         f"""
         SELECT {_COLUMNS}, ST_AsGeoJSON(w.geom, 6) AS geometry,
                (w.exposure -> 'summary')::text AS summary,
-               (w.exposure -> 'area' -> 'levels')::text AS levels
+               (w.exposure -> 'area' -> 'levels')::text AS levels,
+               (SELECT count(*) FROM warning_notifications n WHERE n.warning_id = w.id)
+                   AS recipients,
+               (SELECT count(acked_at) FROM warning_notifications n WHERE n.warning_id = w.id)
+                   AS acknowledged,
+               (SELECT count(*) FROM resident_transfers t
+                 WHERE t.warning_id = w.id AND t.status <> '待转移') AS settled
         FROM warnings w
         WHERE $1 = 'all' OR {STATUS_SQL} = $1
         ORDER BY w.created_at DESC, w.id DESC
@@ -353,6 +377,7 @@ async def list_warnings(
         props = _properties(r)
         props["exposure"] = loads(r["summary"]) if r["summary"] else {}
         props["levels"] = loads(r["levels"]) if r["levels"] else []
+        props["last_mile"] = _last_mile(props["exposure"], r)
         features.append(
             {
                 "type": "Feature",

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from emergency import acks as acks_mod
 from emergency import warnings as wmod
 from emergency.exposure import EVACUATION_CSV_COLUMNS, iter_evacuation, mask_exposure
 from geo_service.auth import OperatorDep, RoleDep
@@ -48,6 +49,24 @@ class LiftIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(None, max_length=500)
+
+
+class AckIn(BaseModel):
+    """A cadre's or grid worker's acknowledgement of receipt (叫应)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(..., min_length=1, max_length=100, description="Cadre or grid code")
+    note: str | None = Field(None, max_length=500)
+
+
+class StatusIn(BaseModel):
+    """A vulnerable resident's transfer status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(..., description="待转移, 已转移, 拒绝 or 已返回")
+    note: str | None = Field(None, max_length=500)
 
 
 def _masked(feature: dict[str, Any], role: str) -> dict[str, Any]:
@@ -187,3 +206,32 @@ async def lift(
             conn, code, actor_of(request, caller), body.reason if body else None
         )
     return geojson(_masked(feature, caller.role))
+
+
+@router.post("/{code}/acks", summary="Record a cadre's or grid worker's receipt (operator)")
+async def ack(
+    code: str, request: Request, pool: PoolDep, caller: OperatorDep, body: AckIn
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await acks_mod.acknowledge(
+            conn, code, body.code, body.note, actor_of(request, caller)
+        )
+
+
+@router.get("/{code}/acks", summary="Who acknowledged the warning and who has not")
+async def acks(code: str, pool: PoolDep, role: RoleDep) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await acks_mod.list_acks(conn, code, role)
+
+
+@router.post(
+    "/{code}/residents/{resident}/status",
+    summary="Set a vulnerable resident's transfer status (operator)",
+)
+async def resident_status(
+    code: str, resident: str, request: Request, pool: PoolDep, caller: OperatorDep, body: StatusIn
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await acks_mod.set_transfer_status(
+            conn, code, resident, body.status, body.note, actor_of(request, caller)
+        )
