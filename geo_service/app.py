@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from geo_service import __version__, emergency_runtime
-from geo_service.db import create_pool
+from geo_service.db import HealthConnection, create_pool
 from geo_service.errors import install_error_handlers
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.pool = await create_pool(settings)
+        state.health = HealthConnection(settings)
+        await state.health.open(settings.health_timeout_s)
         versions = state.layer_versions = LayerVersions(settings.effective_database_url)
         cache = state.tiles.cache
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await emergency_runtime.stop(state)
             await versions.stop()
+            await state.health.close()
             await state.pool.close()
             state.pool = None
 

@@ -43,14 +43,76 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-async def check_database(pool: asyncpg.Pool, timeout_s: float) -> dict[str, Any]:
-    """Ask the database for its PostGIS version; raises on failure or after ``timeout_s``."""
-    async with asyncio.timeout(timeout_s):
-        async with pool.acquire(timeout=timeout_s) as conn:
-            postgis = await conn.fetchval("SELECT postgis_lib_version()")
-            revision = await conn.fetchval(
-                "SELECT version_num FROM alembic_version LIMIT 1"
-                if await conn.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
-                else "SELECT NULL"
-            )
+async def _server_info(conn: asyncpg.Connection) -> dict[str, Any]:
+    postgis = await conn.fetchval("SELECT postgis_lib_version()")
+    revision = await conn.fetchval(
+        "SELECT version_num FROM alembic_version LIMIT 1"
+        if await conn.fetchval("SELECT to_regclass('public.alembic_version') IS NOT NULL")
+        else "SELECT NULL"
+    )
     return {"postgis": postgis, "schema_revision": revision}
+
+
+class HealthConnection:
+    """One connection of its own for the readiness check, outside the pool.
+
+    A pool saturated by slow reads must not make ``/health`` report the database down: the
+    check asks the database through this connection, opened in the lifespan (or at the first
+    check when the database was down then) and opened again after it is lost.  Checks are
+    serialised; each gives up after ``timeout_s``.
+    """
+
+    def __init__(self, settings: Settings):
+        self.url = settings.effective_database_url
+        self.conn: asyncpg.Connection | None = None
+        self.lock = asyncio.Lock()
+
+    async def open(self, timeout_s: float) -> None:
+        """Connect now if the database answers; a failure is left for :meth:`check`."""
+        try:
+            async with self.lock, asyncio.timeout(timeout_s):
+                await self._connect(timeout_s)
+        except Exception:  # noqa: S110 - down at start-up: the first check reconnects
+            pass
+
+    async def _connect(self, timeout_s: float) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            self.conn = await asyncpg.connect(
+                self.url,
+                timeout=timeout_s,
+                command_timeout=timeout_s,
+                server_settings={"application_name": "onemap-health"},
+            )
+        return self.conn
+
+    async def check(self, timeout_s: float) -> dict[str, Any]:
+        """PostGIS version and schema revision; raises on failure or after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s), self.lock:
+            while True:
+                reused = self.conn is not None and not self.conn.is_closed()
+                try:
+                    conn = await self._connect(timeout_s)
+                    return await _server_info(conn)
+                except Exception:
+                    await self._drop()
+                    if not reused:
+                        raise
+                    # The kept connection was lost (a database restart, an idle timeout):
+                    # one new connection decides, within the same time budget.
+                except BaseException:  # cancelled or timed out mid-query: state unknown
+                    await self._drop()
+                    raise
+
+    async def _drop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.terminate()  # never waits on a dead or busy server
+
+    async def close(self) -> None:
+        async with self.lock:
+            conn, self.conn = self.conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except Exception:
+                conn.terminate()

@@ -21,6 +21,7 @@ from layers.catalog import Catalog
 if TYPE_CHECKING:
     import asyncpg
 
+    from geo_service.db import HealthConnection
     from geo_service.event_hub import EventHub
     from geo_service.layer_events import LayerVersions
     from geo_service.web.assets import WebAssets
@@ -59,6 +60,8 @@ class AppState:
     web_assets: WebAssets | None = None
     # set in the lifespan
     pool: asyncpg.Pool | None = None
+    #: the readiness check's own connection (never waits on the pool)
+    health: HealthConnection | None = None
     layer_versions: LayerVersions | None = None
     event_hub: EventHub | None = None
     expiry_task: asyncio.Task[None] | None = None
