@@ -134,9 +134,56 @@ function warningItem(f, isNew, onPick) {
     cell.append(b, document.createElement('br'), t(`exp_${k}`));
     exp.append(cell);
   }
-  li.append(head, meta, exp);
+  li.append(head, meta, exp, lastMile(p.last_mile));
   li.addEventListener('click', () => onPick(f));
   return li;
+}
+
+/** 叫应 and transfers: the share of recipients who acknowledged, vulnerable residents to move. */
+function lastMile(m) {
+  const box = document.createElement('div');
+  box.className = 'last-mile';
+  const ack = document.createElement('div');
+  ack.className = 'ack';
+  const bar = document.createElement('span');
+  bar.className = 'bar';
+  const fill = document.createElement('i');
+  bar.append(fill);
+  const ackText = document.createElement('span');
+  ackText.className = 'ack-text';
+  ack.append(ackText, bar);
+  const move = document.createElement('div');
+  move.className = 'to-move';
+  box.append(ack, move);
+  box.update = (acknowledged, recipients, toMove, vulnerable) => {
+    const share = recipients ? acknowledged / recipients : null;
+    box.dataset.acknowledged = String(acknowledged ?? 0);
+    box.dataset.recipients = String(recipients ?? 0);
+    box.dataset.toMove = String(toMove ?? 0);
+    ackText.textContent = `${t('lm_ack')} ${num(acknowledged)}/${num(recipients)} ${pct(share)}`;
+    fill.style.width = `${Math.round((share ?? 0) * 100)}%`;
+    move.textContent = `${t('lm_to_move')} ${num(toMove)} / ${t('lm_vulnerable')} ${num(vulnerable)}`;
+  };
+  box.update(m?.acknowledged ?? 0, m?.recipients ?? 0, m?.to_move ?? 0, m?.vulnerable ?? 0);
+  box.state = { ...(m ?? {}) };
+  return box;
+}
+
+/** Apply a warning_acked or resident_status event to the panel at once (before re-reading). */
+export function applyLastMile(type, data) {
+  const li = document.querySelector(`li.warning[data-warning-code="${CSS.escape(data.code ?? '')}"]`);
+  const box = li?.querySelector('.last-mile');
+  if (!box) return false;
+  const st = box.state;
+  if (type === 'warning_acked') {
+    st.acknowledged = data.acknowledged;
+    st.recipients = data.recipients;
+  } else if (type === 'resident_status') {
+    st.to_move = data.to_move;
+    st.vulnerable = data.vulnerable;
+  }
+  box.update(st.acknowledged ?? 0, st.recipients ?? 0, st.to_move ?? 0, st.vulnerable ?? 0);
+  return true;
 }
 
 const seen = new Set();

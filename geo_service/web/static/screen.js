@@ -5,7 +5,7 @@ import { status } from './api.js';
 import { t, translatePage } from './i18n.js';
 import { LiveEvents } from './live.js';
 import { loadRuns, ScreenMap } from './map.js';
-import { refreshStats, refreshWarnings, resizeCharts, shownAt } from './panels.js';
+import { applyLastMile, refreshStats, refreshWarnings, resizeCharts, shownAt } from './panels.js';
 
 const catalog = JSON.parse(document.getElementById('onemap-catalog')?.textContent || '{}');
 const state = { ready: false, readyMs: null, warnings: [], stats: null, errors: [], shownAt };
@@ -85,6 +85,12 @@ function onEvent(type, data) {
         toast(`${t(type === 'warning_issued' ? 'toast_warning_issued' : 'toast_warning_lifted')}`
           + ` ${data.code ?? ''} ${data.level ? t(`level_${data.level}`) : ''}`, data.level);
       }
+      break;
+    case 'warning_acked':
+    case 'resident_status':
+      // The counts come with the event: paint them now, re-read the list afterwards.
+      applyLastMile(type, data);
+      refresh.warnings();
       break;
     case 'incident_reported':
       refresh.stats();
