@@ -73,26 +73,56 @@ ORDER BY g.code
 """
 )
 
+#: One pass over the residents inside: counts per (grid, cadre, tag string); the totals,
+#: per-tag, per-grid and per-cadre figures are summed from these few groups in Python.
 RESIDENTS_SQL = """
-WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g),
-hit AS MATERIALIZED (
-    SELECT r.grid_code, r.cadre_code, r.cadre_name, r.cadre_phone, r.tags
-    FROM area, residents r WHERE ST_Intersects(r.geom, area.g)
-)
-SELECT (SELECT count(*) FROM hit) AS n,
-       (SELECT count(*) FROM hit WHERE tags IS NOT NULL) AS n_vulnerable,
-       (SELECT coalesce(json_object_agg(t, c), '{}')::text
-          FROM (SELECT t, count(*) AS c FROM hit, unnest(string_to_array(hit.tags, ',')) t
-                GROUP BY t) s) AS by_tag,
-       (SELECT coalesce(json_object_agg(grid_code, json_build_array(c, v)), '{}')::text
-          FROM (SELECT grid_code, count(*) AS c, count(tags) AS v FROM hit
-                WHERE grid_code IS NOT NULL GROUP BY 1) s) AS by_grid,
-       (SELECT coalesce(json_agg(s ORDER BY s.code), '[]')::text
-          FROM (SELECT cadre_code AS code, min(cadre_name) AS name, min(cadre_phone) AS phone,
-                       min(grid_code) AS grid_code, count(*) AS residents,
-                       count(tags) AS vulnerable
-                FROM hit WHERE cadre_code IS NOT NULL GROUP BY cadre_code) s) AS cadres
+WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g)
+SELECT r.grid_code, r.cadre_code, min(r.cadre_name) AS cadre_name,
+       min(r.cadre_phone) AS cadre_phone, r.tags, count(*) AS n
+FROM area, residents r WHERE ST_Intersects(r.geom, area.g)
+GROUP BY r.grid_code, r.cadre_code, r.tags
 """
+
+
+def _people(rows: list[asyncpg.Record]) -> dict[str, Any]:
+    """Totals, per tag, per grid (``[residents, vulnerable]``) and per cadre."""
+    total = vulnerable = 0
+    by_tag: dict[str, int] = {}
+    by_grid: dict[str, list[int]] = {}
+    cadres: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        n, tagged = int(r["n"]), r["tags"] is not None
+        total += n
+        vulnerable += n if tagged else 0
+        for t in (r["tags"] or "").split(","):
+            if t:
+                by_tag[t] = by_tag.get(t, 0) + n
+        if r["grid_code"] is not None:
+            g = by_grid.setdefault(r["grid_code"], [0, 0])
+            g[0] += n
+            g[1] += n if tagged else 0
+        if r["cadre_code"] is not None:
+            c = cadres.setdefault(
+                r["cadre_code"],
+                {
+                    "code": r["cadre_code"],
+                    "name": r["cadre_name"],
+                    "phone": r["cadre_phone"],
+                    "grid_code": r["grid_code"],
+                    "residents": 0,
+                    "vulnerable": 0,
+                },
+            )
+            c["residents"] += n
+            c["vulnerable"] += n if tagged else 0
+    return {
+        "n": total,
+        "n_vulnerable": vulnerable,
+        "by_tag": {t: by_tag[t] for t in RESIDENT_TAGS if t in by_tag},
+        "by_grid": by_grid,
+        "cadres": [cadres[k] for k in sorted(cadres)],
+    }
+
 
 CAMERAS_SQL = """
 WITH area AS (SELECT ST_SetSRID(ST_GeomFromWKB($1::bytea), 4326) AS g)
@@ -135,10 +165,9 @@ async def compute_exposure(
     grid_rows = await conn.fetch(GRIDS_SQL, area_wkb)
     camera_rows = await conn.fetch(CAMERAS_SQL, area_wkb)
     shelter_rows = await conn.fetch(SHELTERS_SQL, area_wkb, NEAREST_SHELTERS * 10)
-    people = await conn.fetchrow(RESIDENTS_SQL, area_wkb)
-    assert a is not None and v is not None and people is not None
-    people_by_grid: dict[str, list[int]] = loads(people["by_grid"])
-    by_tag: dict[str, int] = loads(people["by_tag"])
+    people = _people(await conn.fetch(RESIDENTS_SQL, area_wkb))
+    assert a is not None and v is not None
+    people_by_grid: dict[str, list[int]] = people["by_grid"]
 
     by_grid: dict[str, int] = loads(a["by_grid"])
     grids = []
@@ -202,8 +231,8 @@ async def compute_exposure(
         "residents": {
             "count": int(people["n"]),
             "vulnerable": int(people["n_vulnerable"]),
-            "by_tag": {t: by_tag[t] for t in RESIDENT_TAGS if t in by_tag},
-            "cadres": loads(people["cadres"]),
+            "by_tag": people["by_tag"],
+            "cadres": people["cadres"],
         },
         "addresses": {
             "count": n_addr_total,
