@@ -24,7 +24,7 @@ from geo_service.routers import screen as screen_router
 from geo_service.routers import sensors as sensors_router
 from geo_service.routers import stats as stats_router
 from geo_service.routers import warnings as warnings_router
-from geo_service.security import BodySizeLimit, RateLimit
+from geo_service.security import AllowedHosts, BodySizeLimit, ClientAddress, RateLimit
 from geo_service.settings import Settings, get_settings
 from geo_service.state import new_state
 from geo_service.tile_fastpath import TileFastPath
@@ -87,11 +87,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag"],
         )
     app.add_middleware(
-        RateLimit, per_minute=settings.rate_limit_per_min, burst=settings.rate_limit_burst
+        RateLimit,
+        per_minute=settings.rate_limit_per_min,
+        burst=settings.rate_limit_burst,
+        anonymous_per_minute=settings.rate_limit_anonymous_per_min,
     )
     app.add_middleware(BodySizeLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
 
     app.add_middleware(AccessLog)
+    # Outermost: the Host is checked and the client address settled before anything uses them.
+    app.add_middleware(ClientAddress, trusted=settings.trusted_proxies)
+    app.add_middleware(AllowedHosts, allowed_hosts=settings.allowed_hosts)
 
     _document_error_bodies(app)
     app.include_router(health.router)

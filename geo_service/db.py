@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -41,6 +42,34 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+class DeadlineExceeded(TimeoutError):
+    """The time allowed for a whole request's statements has run out."""
+
+
+class Deadline:
+    """A time budget shared by the statements of one request.
+
+    PostgreSQL's ``statement_timeout`` bounds each statement on its own, so a request that
+    runs two slow statements (a page and its count) could hold a connection for twice the
+    limit; :meth:`arm` sets the timeout of the next statement to what is left of the budget.
+    Use it inside a transaction: the setting is ``SET LOCAL`` and ends with it.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining_s(self) -> float:
+        return self.end - time.monotonic()
+
+    async def arm(self, conn: asyncpg.Connection) -> None:
+        """Give the next statement on ``conn`` (in a transaction) at most the time left."""
+        left_ms = int(self.remaining_s() * 1000)
+        if left_ms <= 0:
+            raise DeadlineExceeded(f"the request used up its {self.seconds:g} s")
+        await conn.execute("SELECT set_config('statement_timeout', $1, true)", f"{left_ms}ms")
 
 
 async def _server_info(conn: asyncpg.Connection) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emergency import errors as emergency_errors
+from geo_service.db import DeadlineExceeded
 from layers import errors as layer_errors
 from layers.events import InvalidEvent
 from risk_models import errors as risk_errors
@@ -97,6 +98,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     asyncpg.exceptions.PostgresConnectionError: (503, "database_unavailable"),
     asyncpg.exceptions.TooManyConnectionsError: (503, "database_unavailable"),
     asyncpg.exceptions.QueryCanceledError: (503, "query_timeout"),
+    DeadlineExceeded: (503, "query_timeout"),
     ConnectionError: (503, "database_unavailable"),
     OSError: (503, "database_unavailable"),
     TimeoutError: (503, "timeout"),

@@ -48,6 +48,27 @@ class Settings(BaseSettings):
         6000, description="Requests per minute per API key and worker (0 = off)."
     )
     rate_limit_burst: int = Field(600, description="Requests a caller may burst above the rate.")
+    rate_limit_anonymous_per_min: int = Field(
+        0,
+        ge=0,
+        description="Requests per minute per client address of callers without a key, per "
+        "worker (0 = off; the burst is ONEMAP_RATE_LIMIT_BURST).",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The service's public address (https://map.example.cn/onemap): every "
+        "absolute URL the service writes starts with it, whatever the Host header says.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Host header values accepted (JSON list; '*.example.cn' wildcards); other "
+        "hosts get 400. The default '*' accepts any, for local use.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Addresses or networks (JSON list, e.g. ["10.0.0.0/8"]) of reverse proxies '
+        "whose X-Forwarded-For is believed; from anyone else the peer address is the client.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser (JSON list); '*' refused "
@@ -85,6 +106,12 @@ class Settings(BaseSettings):
     database_statement_timeout_s: float = Field(
         30.0, description="Cancel a query that runs longer than this many seconds."
     )
+    items_deadline_s: float = Field(
+        20.0,
+        gt=0,
+        description="All statements of one /items request together (page and count) are "
+        "cancelled after this many seconds (503 query_timeout).",
+    )
     health_timeout_s: float = Field(
         1.5, description="/health reports the database down when it does not answer in time."
     )
@@ -97,6 +124,22 @@ class Settings(BaseSettings):
                 "ONEMAP_ENV=production needs ONEMAP_DATABASE_URL (the project-local cluster "
                 "uses trust authentication and is for development only)"
             )
+        if self.public_url is not None:
+            url = self.public_url.strip().rstrip("/")
+            if not url.startswith(("http://", "https://")) or "?" in url or "#" in url:
+                raise SettingsError(
+                    f"ONEMAP_PUBLIC_URL must be an http(s) URL without query, got {url!r}"
+                )
+            self.public_url = url or None
+        import ipaddress
+
+        for spec in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(spec.strip(), strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"ONEMAP_TRUSTED_PROXIES: {spec!r} is not an address or network"
+                ) from None
         if self.env == "production" and "*" in self.cors_origins:
             raise SettingsError("ONEMAP_ENV=production refuses ONEMAP_CORS_ORIGINS='*'")
         return self

@@ -258,23 +258,47 @@ def parse_instant(value: str) -> datetime:
     return dt.astimezone(UTC)
 
 
-def geometry_literal(params: Params, geojson: dict[str, Any]) -> str:
+#: Most vertices in one geometry of a filter (callers with an API key; spatial predicates on
+#: a complex polygon cost time in proportion to its vertices times the rows they test).
+MAX_FILTER_VERTICES = 100_000
+#: Most vertices in one geometry of a filter from a caller without an API key.
+MAX_ANONYMOUS_FILTER_VERTICES = 1_000
+
+
+def geometry_literal(
+    params: Params, geojson: dict[str, Any], max_vertices: int = MAX_FILTER_VERTICES
+) -> str:
     """A bound GeoJSON geometry (EPSG:4326) after checking it with shapely."""
     try:
         geom = shapely.geometry.shape(geojson)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise InvalidFilter(f"invalid geometry in filter: {exc}") from None
+    n = int(shapely.get_num_coordinates(geom))
+    if n > max_vertices:
+        raise InvalidFilter(
+            f"a geometry in the filter has {n} vertices; at most {max_vertices} are accepted"
+            + (" without an API key" if max_vertices < MAX_FILTER_VERTICES else ""),
+            code="filter_geometry_too_large",
+        )
     return f"ST_GeomFromWKB({params.add(shapely.to_wkb(geom), 'bytea')}, 4326)"
 
 
 class Translator:
     """Translate one CQL2 JSON AST for ``layer`` as seen by a caller who may see ``visible``."""
 
-    def __init__(self, layer: Layer, visible: set[str], params: Params, alias: str = "t"):
+    def __init__(
+        self,
+        layer: Layer,
+        visible: set[str],
+        params: Params,
+        alias: str = "t",
+        max_vertices: int = MAX_FILTER_VERTICES,
+    ):
         self.layer = layer
         self.visible = visible
         self.params = params
         self.alias = alias
+        self.max_vertices = max_vertices
 
     # --- entry ---------------------------------------------------------------------
     def where(self, node: Any) -> str:
@@ -325,7 +349,7 @@ class Translator:
                 a = ", ".join(add(x, "float8") for x in b)
                 return f"ST_MakeEnvelope({a}, 4326)", "geometry"
             if "type" in value:
-                return geometry_literal(self.params, value), "geometry"
+                return geometry_literal(self.params, value, self.max_vertices), "geometry"
             if "interval" in value:
                 raise InvalidFilter("an INTERVAL may only be used in a temporal operator")
             if "op" in value:

@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from geo_service.features.cql import Translator
+from geo_service.db import Deadline
+from geo_service.features.cql import MAX_FILTER_VERTICES, Translator
 from geo_service.features.params import BBox
 from geo_service.features.sqlbits import column_text, feature_json
 from layers.catalog import Layer, Property
@@ -31,6 +32,7 @@ class ItemsQuery:
         filters: CQL2 JSON ASTs, ANDed (property equalities, the ``filter`` parameter).
         sortby: (property, descending) pairs; ties broken by the row id for stable paging.
         limit, offset: paging.
+        max_filter_vertices: most vertices of a geometry in ``filters``.
     """
 
     layer: Layer
@@ -44,6 +46,7 @@ class ItemsQuery:
     limit: int = 10
     offset: int = 0
     fid: str | None = None
+    max_filter_vertices: int = MAX_FILTER_VERTICES
 
     def where(self, params: Params) -> str:
         """The WHERE clause (``TRUE`` when unfiltered), binding values into ``params``."""
@@ -65,7 +68,7 @@ class ItemsQuery:
                 conds.append(f"{col} >= {params.add(self.start, 'timestamptz')}")
             if self.end is not None:
                 conds.append(f"{col} <= {params.add(self.end, 'timestamptz')}")
-        tr = Translator(self.layer, self.visible, params)
+        tr = Translator(self.layer, self.visible, params, max_vertices=self.max_filter_vertices)
         for f in self.filters:
             conds.append(tr.where(f))
         return " AND ".join(conds) if conds else "TRUE"
@@ -125,22 +128,38 @@ class ItemsQuery:
         )
 
 
-async def fetch_features(conn: asyncpg.Connection, q: ItemsQuery) -> list[str]:
-    """The page of features, each a GeoJSON Feature serialised by PostGIS."""
+async def _arm(conn: asyncpg.Connection, deadline: Deadline | None) -> None:
+    if deadline is not None:
+        await deadline.arm(conn)
+
+
+async def fetch_features(
+    conn: asyncpg.Connection, q: ItemsQuery, deadline: Deadline | None = None
+) -> list[str]:
+    """The page of features, each a GeoJSON Feature serialised by PostGIS.
+
+    With a ``deadline`` (and ``conn`` in a transaction) the statement gets only the time left.
+    """
     sql, values = q.features_sql()
+    await _arm(conn, deadline)
     rows = await conn.fetch(sql, *values)
     return [r[0] for r in rows]
 
 
 async def count_matched(
-    conn: asyncpg.Connection, q: ItemsQuery, cap: int = COUNT_EXACT_MAX
+    conn: asyncpg.Connection,
+    q: ItemsQuery,
+    cap: int = COUNT_EXACT_MAX,
+    deadline: Deadline | None = None,
 ) -> tuple[int, bool]:
     """(numberMatched, estimated): exact up to ``cap`` matches, else the planner's estimate."""
     sql, values = q.count_sql(cap)
+    await _arm(conn, deadline)
     n = int(await conn.fetchval(sql, *values))
     if n <= cap:
         return n, False
     sql, values = q.estimate_sql()
+    await _arm(conn, deadline)
     plan = await conn.fetchval(sql, *values)
     if isinstance(plan, str):  # without the JSON codec
         import json
@@ -150,7 +169,9 @@ async def count_matched(
     return max(rows, cap + 1), True
 
 
-async def fetch_csv(conn: asyncpg.Connection, q: ItemsQuery) -> bytes:
+async def fetch_csv(
+    conn: asyncpg.Connection, q: ItemsQuery, deadline: Deadline | None = None
+) -> bytes:
     """The page as CSV (UTF-8, header row) written by PostgreSQL's COPY."""
     sql, values = q.csv_sql()
     chunks: list[bytes] = []
@@ -158,5 +179,6 @@ async def fetch_csv(conn: asyncpg.Connection, q: ItemsQuery) -> bytes:
     async def sink(data: bytes) -> None:
         chunks.append(data)
 
+    await _arm(conn, deadline)
     await conn.copy_from_query(sql, *values, output=sink, format="csv", header=True)
     return b"".join(chunks)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_service.auth import Caller
 from geo_service.errors import NotFound
+from geo_service.state import app_state
 from layers.audit import Actor
 from layers.catalog import Catalog, Layer, role_allows
 
@@ -28,8 +29,27 @@ GEOJSON_201: dict[int | str, dict[str, Any]] = {
 
 
 def base_url(request: Request) -> str:
-    """The URL the caller used to reach the service, without a trailing slash."""
+    """The service's address, without a trailing slash: ``ONEMAP_PUBLIC_URL`` when set,
+    else the one the caller used (scheme, ``Host`` and root path of the request).
+
+    Every absolute URL the service writes (links, styles, TileJSON, ``Location``) starts
+    with it, so with a public URL set no header of the caller ends up in a document.
+    """
+    public = app_state(request).settings.public_url
+    if public:
+        return public.rstrip("/")
     return str(request.base_url).rstrip("/")
+
+
+def request_url(request: Request, query: str | None = None) -> str:
+    """The URL of this request on :func:`base_url`, with its query (or ``query``)."""
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if query is None:
+        query = request.scope["query_string"].decode("latin-1")
+    return base_url(request) + path + (f"?{query}" if query else "")
 
 
 def readable_layer(catalog: Catalog, layer_id: str, role: str) -> Layer:

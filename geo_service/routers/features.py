@@ -16,11 +16,16 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from geo_service.auth import RoleDep
-from geo_service.deps import CatalogDep, PoolDep
+from geo_service.auth import CallerDep, RoleDep
+from geo_service.db import Deadline
+from geo_service.deps import CatalogDep, PoolDep, SettingsDep
 from geo_service.errors import BadRequest, NotFound
 from geo_service.features import documents as docs
-from geo_service.features.cql import parse_filter
+from geo_service.features.cql import (
+    MAX_ANONYMOUS_FILTER_VERTICES,
+    MAX_FILTER_VERTICES,
+    parse_filter,
+)
 from geo_service.features.items import ItemsQuery, count_matched, fetch_csv, fetch_features
 from geo_service.features.params import (
     DEFAULT_LIMIT,
@@ -43,6 +48,7 @@ from geo_service.routers.common import (
     feature_collection_text,
     geojson_text,
     readable_layer,
+    request_url,
 )
 from geo_service.state import app_state
 from layers.catalog import Layer
@@ -166,8 +172,7 @@ def _page_url(request: Request, offset: int) -> str:
     items = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
     if offset:
         items.append(("offset", str(offset)))
-    query = urlencode(items)
-    return str(request.url.replace(query=query))
+    return request_url(request, urlencode(items))
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,7 @@ def items_request(
     request: Request,
     catalog: CatalogDep,
     role: RoleDep,
+    caller: CallerDep,
     bbox: str | None = Query(
         None, description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon/lat)"
     ),
@@ -221,6 +227,10 @@ def items_request(
         limit=parse_int("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=parse_int("offset", offset, 0, 0, 2**62),
         sortby=parse_sortby(sortby, layer, visible),
+        # Without a key a caller is anyone: complex filter geometries only with a key.
+        max_filter_vertices=(
+            MAX_ANONYMOUS_FILTER_VERTICES if caller.key_prefix is None else MAX_FILTER_VERTICES
+        ),
     )
     q.start, q.end = parse_datetime(datetime_, layer)
     if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
@@ -245,7 +255,7 @@ def page_links(
 ) -> list[dict[str, Any]]:
     """``self``, ``collection`` and, where there are such pages, ``next`` and ``prev``."""
     links = [
-        docs.link(str(request.url), "self", media, "This page"),
+        docs.link(request_url(request), "self", media, "This page"),
         docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", JSON),
     ]
     if more and returned > 0:
@@ -262,17 +272,26 @@ def page_links(
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, CSV: {}}}},
 )
-async def items(request: Request, pool: PoolDep, req: ItemsRequestDep) -> Response:
-    """Other query parameters named like a property filter by equality (``?category=school``)."""
+async def items(
+    request: Request, pool: PoolDep, settings: SettingsDep, req: ItemsRequestDep
+) -> Response:
+    """Other query parameters named like a property filter by equality (``?category=school``).
+
+    The page and its count run in one read-only snapshot and share one time budget,
+    ``ONEMAP_ITEMS_DEADLINE_S`` (503 ``query_timeout`` when it runs out)."""
     q, layer = req.query, req.layer
-    async with pool.acquire() as conn:
+    deadline = Deadline(settings.items_deadline_s)
+    async with (
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         if req.csv:
-            body = await fetch_csv(conn, q)
+            body = await fetch_csv(conn, q, deadline)
             returned = body.count(b"\n") - 1
         else:
-            features = await fetch_features(conn, q)
+            features = await fetch_features(conn, q, deadline)
             returned = len(features)
-        matched, estimated = await count_matched(conn, q)
+        matched, estimated = await count_matched(conn, q, deadline=deadline)
     more = returned == q.limit if estimated else q.offset + returned < matched
     links = page_links(request, layer, q, CSV if req.csv else GEOJSON, returned=returned, more=more)
     if req.csv:
@@ -320,7 +339,7 @@ async def item(
         )
     base = base_url(request)
     links = [
-        docs.link(str(request.url), "self", GEOJSON, "This feature"),
+        docs.link(request_url(request), "self", GEOJSON, "This feature"),
         docs.link(f"{base}/collections/{layer.id}", "collection", JSON),
     ]
     return geojson_text(rows[0][:-1] + ', "links": ' + json.dumps(links) + "}")

@@ -49,16 +49,18 @@ async def test_rate_limit_per_key(settings: Settings, db_url: str) -> None:
     )
     try:
         codes = [
-            (await client.get("/health", headers={"X-API-Key": key})).status_code for _ in range(8)
+            (await client.get("/conformance", headers={"X-API-Key": key})).status_code
+            for _ in range(8)
         ]
         assert codes[:5] == [200] * 5
         assert 429 in codes[5:]
-        limited = await client.get("/health", headers={"X-API-Key": key})
+        limited = await client.get("/conformance", headers={"X-API-Key": key})
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-        # Anonymous traffic and other keys are not held back by this key's bucket.
-        assert (await client.get("/health")).status_code == 200
+        # Health checks, anonymous traffic and other keys are not held back by this bucket.
+        assert (await client.get("/health", headers={"X-API-Key": key})).status_code == 200
+        assert (await client.get("/conformance")).status_code == 200
         other, _ = create_key(db_url, "另一个", "viewer")
-        assert (await client.get("/health", headers={"X-API-Key": other})).status_code == 200
+        assert (await client.get("/conformance", headers={"X-API-Key": other})).status_code == 200
     finally:
         await client.aclose()
         await ctx.__aexit__(None, None, None)
