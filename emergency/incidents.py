@@ -9,18 +9,28 @@ unassigned.  Coordinates are lon/lat degrees, EPSG:4326.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from emergency.errors import IncidentNotFound, InvalidInput
+from emergency.errors import EmergencyError, IncidentNotFound, InvalidInput
 from layers.audit import Actor, record_async
 from layers.catalog import CATALOG, role_allows
 from layers.events import record_event
 
 STATUSES = ("open", "in_progress", "closed")
+#: How long an Idempotency-Key is remembered (its report is found through the audit log).
+IDEMPOTENCY_WINDOW_H = 24
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class IdempotencyConflict(EmergencyError):
+    """The Idempotency-Key was used before for a different report."""
+
 
 ASSIGN_SQL = """
 WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g)
@@ -62,45 +72,107 @@ async def report_incident(
     writes the audit row and an ``incident_reported`` event (without personal fields)."""
     _check(inc)
     async with conn.transaction():
-        a = await conn.fetchrow(ASSIGN_SQL, inc.lon, inc.lat)
-        assert a is not None
-        row = await conn.fetchrow(
-            """
-            WITH n AS (SELECT nextval(pg_get_serial_sequence('incidents', 'id')) AS id)
-            INSERT INTO incidents (id, code, kind, description, status, reported_at, reporter,
-                                   grid_code, community_code, assigned_worker, assigned_phone,
-                                   geom)
-            SELECT n.id,
-                   'INC' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-'
-                       || lpad(n.id::text, 6, '0'),
-                   $1, $2, 'open', now(), $3, $4, $5, $6, $7,
-                   ST_SetSRID(ST_MakePoint($8, $9), 4326)
-            FROM n
-            RETURNING code
-            """,
-            inc.kind.strip(),
-            inc.description,
-            inc.reporter or actor.name,
-            a["code"],
-            a["community"],
-            a["worker_name"],
-            a["worker_phone"],
-            inc.lon,
-            inc.lat,
-        )
-        assert row is not None
-        code = row["code"]
-        public = {
-            "code": code,
-            "kind": inc.kind.strip(),
-            "grid_code": a["code"],
-            "community_code": a["community"],
-            "lon": inc.lon,
-            "lat": inc.lat,
-        }
-        await record_async(conn, actor, "incident.report", code, public)
-        await record_event(conn, "incident_reported", public)
+        code = await _insert(conn, inc, actor, {})
     return (await list_incidents(conn, code=code))["features"][0]
+
+
+def request_digest(inc: NewIncident) -> str:
+    """A digest of what a report says, to tell a replay from a different report."""
+    fields = [inc.kind.strip(), inc.lon, inc.lat, inc.description, inc.reporter]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+async def report_incident_once(
+    conn: asyncpg.Connection, inc: NewIncident, actor: Actor, idempotency_key: str
+) -> tuple[dict[str, Any], bool]:
+    """Report an incident at most once per ``idempotency_key`` of ``actor`` (a key's name)
+    within :data:`IDEMPOTENCY_WINDOW_H` hours: (the incident, whether it was created now).
+
+    A replay with the same report returns the incident created first; the same key with a
+    different report raises :class:`IdempotencyConflict`.  Concurrent requests with one key
+    are serialised by a transaction-scoped advisory lock, and the key is stored in the
+    report's audit row (written in the same transaction as the incident).
+    """
+    _check(inc)
+    key = idempotency_key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(f"Idempotency-Key must have 1-{MAX_IDEMPOTENCY_KEY} characters")
+    digest = request_digest(inc)
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"incident.report\x1f{actor.name}\x1f{key}",
+        )
+        seen = await conn.fetchrow(
+            """
+            SELECT target, detail->>'request_digest' AS digest FROM audit_log
+            WHERE at > now() - make_interval(hours => $3) AND action = 'incident.report'
+              AND actor = $1 AND detail->>'idempotency_key' = $2
+            ORDER BY id DESC LIMIT 1
+            """,
+            actor.name,
+            key,
+            IDEMPOTENCY_WINDOW_H,
+        )
+        if seen is not None and seen["digest"] != digest:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used for a different incident report"
+            )
+        created = seen is None
+        code = (
+            await _insert(conn, inc, actor, {"idempotency_key": key, "request_digest": digest})
+            if created
+            else seen["target"]
+        )
+    found = (await list_incidents(conn, code=code))["features"]
+    if not found:
+        raise IncidentNotFound(f"the incident {code!r} of this Idempotency-Key is gone")
+    return found[0], created
+
+
+async def _insert(
+    conn: asyncpg.Connection, inc: NewIncident, actor: Actor, audit_extra: dict[str, Any]
+) -> str:
+    """Insert the incident, its audit row and event (inside the caller's transaction)."""
+    a = await conn.fetchrow(ASSIGN_SQL, inc.lon, inc.lat)
+    assert a is not None
+    row = await conn.fetchrow(
+        """
+        WITH n AS (SELECT nextval(pg_get_serial_sequence('incidents', 'id')) AS id)
+        INSERT INTO incidents (id, code, kind, description, status, reported_at, reporter,
+                               grid_code, community_code, assigned_worker, assigned_phone,
+                               geom)
+        SELECT n.id,
+               'INC' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD') || '-'
+                   || lpad(n.id::text, 6, '0'),
+               $1, $2, 'open', now(), $3, $4, $5, $6, $7,
+               ST_SetSRID(ST_MakePoint($8, $9), 4326)
+        FROM n
+        RETURNING code
+        """,
+        inc.kind.strip(),
+        inc.description,
+        inc.reporter or actor.name,
+        a["code"],
+        a["community"],
+        a["worker_name"],
+        a["worker_phone"],
+        inc.lon,
+        inc.lat,
+    )
+    assert row is not None
+    code: str = row["code"]
+    public = {
+        "code": code,
+        "kind": inc.kind.strip(),
+        "grid_code": a["code"],
+        "community_code": a["community"],
+        "lon": inc.lon,
+        "lat": inc.lat,
+    }
+    await record_async(conn, actor, "incident.report", code, {**public, **audit_extra})
+    await record_event(conn, "incident_reported", public)
+    return code
 
 
 async def set_status(conn: asyncpg.Connection, code: str, status: str, actor: Actor) -> None:

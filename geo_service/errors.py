@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from emergency import errors as emergency_errors
+from emergency.incidents import IdempotencyConflict
 from geo_service.db import DeadlineExceeded
 from layers import errors as layer_errors
 from layers.events import InvalidEvent
@@ -80,6 +81,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),
     emergency_errors.IncidentNotFound: (404, "unknown_incident"),
+    IdempotencyConflict: (409, "idempotency_conflict"),
     InvalidEvent: (400, "invalid_event"),
     # Text PostgreSQL cannot store (a NUL character): the input is at fault.
     asyncpg.exceptions.CharacterNotInRepertoireError: (400, "invalid_text"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from emergency.incidents import (
     list_incidents,
     mask_incident,
     report_incident,
+    report_incident_once,
     set_status,
 )
 from geo_service.auth import OperatorDep, RoleDep
@@ -53,10 +54,24 @@ class StatusIn(BaseModel):
     status_code=201,
     summary="Report an incident (operator); assigned to its grid",
     response_class=Response,
-    responses={201: {"content": {GEOJSON: {}}}},
+    responses={
+        201: {"content": {GEOJSON: {}}},
+        200: {"description": "A replay of an Idempotency-Key: the incident reported then"},
+        409: {"description": "The Idempotency-Key was used for a different report"},
+    },
 )
 async def report(
-    request: Request, pool: PoolDep, caller: OperatorDep, body: IncidentIn
+    request: Request,
+    pool: PoolDep,
+    caller: OperatorDep,
+    body: IncidentIn,
+    idempotency_key: str | None = Header(
+        None,
+        max_length=200,
+        description="Any unique string (e.g. a UUID) per report: resending the same report "
+        "with it (a retry after a lost answer) returns the first incident with 200 instead "
+        "of creating another; for 24 h, per API key",
+    ),
 ) -> JSONResponse:
     if body.geometry is not None:
         lon, lat = body.geometry.coordinates[0], body.geometry.coordinates[1]
@@ -65,9 +80,13 @@ async def report(
     else:
         raise BadRequest("give lon and lat, or a GeoJSON Point geometry", "invalid_input")
     inc = NewIncident(body.kind, lon, lat, body.description, body.reporter)
+    actor = actor_of(request, caller)
     async with pool.acquire() as conn:
-        feature = await report_incident(conn, inc, actor_of(request, caller))
-    return geojson(mask_incident(feature, caller.role), 201)
+        if idempotency_key is None:
+            feature, created = await report_incident(conn, inc, actor), True
+        else:
+            feature, created = await report_incident_once(conn, inc, actor, idempotency_key)
+    return geojson(mask_incident(feature, caller.role), 201 if created else 200)
 
 
 @router.get(

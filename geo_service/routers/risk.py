@@ -17,10 +17,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from emergency import runs as risk_runs
-from geo_service.auth import OperatorDep, ViewerDep
+from emergency.errors import InvalidLevel
+from emergency.levels import parse_level
+from geo_service.auth import Caller, OperatorDep, ViewerDep
 from geo_service.deps import PoolDep, SettingsDep
 from geo_service.errors import BadRequest
 from geo_service.routers.common import actor_of, geojson
+from layers.catalog import LEVEL_NAMES, role_allows
 
 router = APIRouter(prefix="/risk", tags=["risk"])
 
@@ -58,6 +61,30 @@ def _parse_h3(value: str) -> int:
     return cell
 
 
+def for_caller(run: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """The run as ``caller`` may see it: who started it (``inputs.actor``, a key's name) only
+    for operators and admins."""
+    if role_allows(caller.role, "operator") or "actor" not in (run.get("inputs") or {}):
+        return run
+    inputs = {k: v for k, v in run["inputs"].items() if k != "actor"}
+    return {**run, "inputs": inputs}
+
+
+def parse_level_min(value: str | None) -> int:
+    """A cell level 0–4 given as a number or a name (``none``, ``blue`` … ``red``)."""
+    if value is None or not value.strip():
+        return 0
+    text = value.strip().lower()
+    if text in ("0", LEVEL_NAMES[0]):
+        return 0
+    try:
+        return parse_level(text)
+    except InvalidLevel:
+        raise InvalidLevel(
+            f"level_min must be 0-4 or one of {', '.join(LEVEL_NAMES)}, got {value!r}"
+        ) from None
+
+
 @router.post("/runs", status_code=202, summary="Start a risk model run (background)")
 async def create_run(
     request: Request, body: RunRequest, pool: PoolDep, settings: SettingsDep, caller: OperatorDep
@@ -83,12 +110,12 @@ async def list_runs(
     caller: ViewerDep,
     limit: int = Query(100, ge=1, le=1000, description="How many runs"),
 ) -> dict[str, Any]:
-    return {"runs": await risk_runs.list_runs(pool, limit)}
+    return {"runs": [for_caller(r, caller) for r in await risk_runs.list_runs(pool, limit)]}
 
 
 @router.get("/runs/{run_id}", summary="One run: status, timings, parameters, inputs, summary")
 async def get_run(run_id: RunIdPath, pool: PoolDep, caller: ViewerDep) -> dict[str, Any]:
-    return await risk_runs.get_run(pool, run_id)
+    return for_caller(await risk_runs.get_run(pool, run_id), caller)
 
 
 VerifyFrom = Annotated[
@@ -160,12 +187,15 @@ async def run_cells(
     run_id: RunIdPath,
     pool: PoolDep,
     caller: ViewerDep,
-    level_min: int = Query(0, ge=0, le=4, description="Only cells at or above this level"),
+    level_min: str | None = Query(
+        None,
+        description="Only cells at or above this level: 0–4 or none, blue, yellow, orange, red",
+    ),
     limit: int = Query(MAX_CELLS, ge=1, le=MAX_CELLS, description="At most this many cells"),
 ) -> JSONResponse:
     """Features: ``id`` and ``h3`` = H3 index (hex), ``level`` 0–4, ``level_name``, ``score``;
     highest levels first."""
-    doc = await risk_runs.run_cells(pool, run_id, level_min, limit)
+    doc = await risk_runs.run_cells(pool, run_id, parse_level_min(level_min), limit)
     return geojson(doc)
 
 
