@@ -8,12 +8,22 @@ the server's processes is read, the soak runs, and it is read again.
 
 Goals: zero errors (socket errors, timeouts, 4xx/5xx), p99 reported, memory growth under
 10 % over the soak.  ``ONEMAP_BENCH_SOAK_S`` changes the soak's length (default 60).
+
+Then the heavy mix of an outside probe, as long again: 64 connections cycling through
+whole pages of 10,000 features (``limit=10000``), vector tiles and geocoding, while
+``/health`` is asked every quarter second.  Goals: every ``/health`` answer 200 (its check
+has its own database connection, so a saturated pool is not "down") and no 5xx (counted
+from the server's access log, since wrk lumps every non-2xx together).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +33,8 @@ from bench.common import BenchContext, BenchError, http_get, load_average, row, 
 CONNECTIONS = 64
 WARMUP_S = 20.0
 N_PATHS = 4000
+#: Seconds between two /health requests during the heavy mix.
+HEALTH_EVERY_S = 0.25
 
 
 def _children(pid: int) -> list[int]:
@@ -86,6 +98,65 @@ def _addresses(ctx: BenchContext, n: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def heavy_paths(paths: list[str]) -> list[str]:
+    """The probe's mix: one whole 10,000-feature page for every tile and geocode request."""
+    tiles = [p for p in paths if p.startswith("/tiles/")][:200]
+    geocode = [p for p in paths if p.startswith("/geo/geocode")][:200]
+    pages = [
+        f"/collections/{layer}/items?limit=10000&offset={off}"
+        for layer in ("addresses", "buildings")
+        for off in (0, 10_000, 20_000)
+    ]
+    out: list[str] = []
+    for i in range(max(len(tiles), len(geocode))):
+        out.append(pages[i % len(pages)])
+        out += tiles[i : i + 1] + geocode[i : i + 1]
+    return out
+
+
+class HealthPoller:
+    """Ask ``/health`` every :data:`HEALTH_EVERY_S` seconds in a thread; status 0 means no
+    answer within 5 s."""
+
+    def __init__(self, base_url: str):
+        self.url = base_url + "/health"
+        self.statuses: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, _ = http_get(self.url, timeout_s=5)
+            except OSError:
+                status = 0
+            self.statuses[status] += 1
+            self._stop.wait(HEALTH_EVERY_S)
+
+    def __enter__(self) -> HealthPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def access_log_statuses(log_path: Path, offset: int) -> Counter[int]:
+    """Statuses of the access-log lines written to ``log_path`` after byte ``offset``."""
+    out: Counter[int] = Counter()
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        for line in f:
+            if b'"msg": "request"' not in line:
+                continue
+            try:
+                out[int(json.loads(line)["status"])] += 1
+            except (ValueError, KeyError):
+                continue
+    return out
+
+
 def run(ctx: BenchContext) -> list[dict[str, Any]]:
     soak_s = float(os.environ.get("ONEMAP_BENCH_SOAK_S", "60"))
     paths = soak_paths(ctx)
@@ -99,7 +170,26 @@ def run(ctx: BenchContext) -> list[dict[str, Any]]:
     rss_before = tree_rss_mb(server.proc.pid)
     soak = run_wrk(server.base_url, paths, duration_s=soak_s, connections=CONNECTIONS, threads=2)
     rss_after = tree_rss_mb(server.proc.pid)
+    heavy = heavy_paths(paths)
+    offset = server.log_path.stat().st_size
+    t0 = time.monotonic()
+    with HealthPoller(server.base_url) as health:
+        probe = run_wrk(
+            server.base_url,
+            heavy,
+            duration_s=soak_s,
+            connections=CONNECTIONS,
+            threads=2,
+            timeout_s=60,
+        )
+    probe_s = time.monotonic() - t0
+    time.sleep(0.5)  # the last access-log lines
+    statuses = access_log_statuses(server.log_path, offset)
     server.stop()
+    n_5xx = sum(n for st, n in statuses.items() if st >= 500)
+    not_ok = sum(n for st, n in health.statuses.items() if st != 200)
+    health_codes = ", ".join(f"{st}×{n}" for st, n in sorted(health.statuses.items()))
+    server_codes = ", ".join(f"{st}×{n}" for st, n in sorted(statuses.items()))
     growth = (rss_after - rss_before) / rss_before * 100 if rss_before else float("nan")
     mix = f"{len(paths):,} requests: tiles 40 %, items 20 %, locate 20 %, geocode 20 %"
     conditions = (
@@ -126,5 +216,25 @@ def run(ctx: BenchContext) -> list[dict[str, Any]]:
             growth,
             "%",
             notes=f"goal < 10 %; server processes' RSS {rss_before:.0f} MB → {rss_after:.0f} MB",
+        ),
+        row(
+            "probe heavy mix: /health answers not 200",
+            float(not_ok),
+            "answers",
+            notes=f"goal 0; /health every {HEALTH_EVERY_S:g} s for {probe_s:.0f} s: "
+            f"{health_codes}; mix: 10,000-feature pages, tiles, geocode, wrk -c{CONNECTIONS}",
+        ),
+        row(
+            "probe heavy mix: 5xx responses",
+            float(n_5xx),
+            "responses",
+            notes=f"goal 0; {probe.requests:,} requests, {probe.errors} wrk errors; "
+            f"server statuses {server_codes}",
+        ),
+        row(
+            "probe heavy mix: p50 / p99",
+            probe.p99_ms,
+            "ms (p99)",
+            notes=f"p50 {probe.p50_ms:.1f} ms; {probe.requests_per_s:.1f} req/s",
         ),
     ]
