@@ -77,6 +77,8 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.RunNotReady: (409, "run_not_ready"),
     emergency_errors.NothingToWarn: (409, "nothing_to_warn"),
     emergency_errors.NothingToVerify: (409, "nothing_to_verify"),
+    emergency_errors.RecipientNotFound: (404, "unknown_recipient"),
+    emergency_errors.ResidentNotInWarning: (404, "unknown_resident"),
     emergency_errors.WarningNotFound: (404, "unknown_warning"),
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),

@@ -53,7 +53,9 @@ def serve(
         workers=workers,
         log_level="warning",
         access_log=False,  # geo_service.logs.AccessLog writes the structured access log
-        proxy_headers=True,
+        # the client address behind a proxy comes from ONEMAP_TRUSTED_PROXIES (geo_service
+        # .security.ClientAddress), never from uvicorn's loopback default
+        proxy_headers=False,
     )
 
 

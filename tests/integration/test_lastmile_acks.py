@@ -58,7 +58,7 @@ async def test_notifications_acks_and_transfers(client, db_url: str) -> None:
     )
     assert r.status_code == 403
     r = await client.post(f"/warnings/{code}/acks", json={"code": "BB-nobody"}, headers=op)
-    assert r.status_code == 404
+    assert r.status_code == 404 and r.json()["code"] == "unknown_recipient"
     r = await client.post(
         f"/warnings/{code}/acks", json={"code": cadre, "note": "已收到"}, headers=op
     )
@@ -82,7 +82,7 @@ async def test_notifications_acks_and_transfers(client, db_url: str) -> None:
         r = await client.post(
             f"/warnings/{code}/residents/{who.code}/status", json={"status": "已转移"}, headers=op
         )
-        assert r.status_code == 404, who
+        assert r.status_code == 404 and r.json()["code"] == "unknown_resident", who
     r = await client.post(url, json={"status": "已转移", "note": "送至避难所"}, headers=op)
     assert r.status_code == 200, r.text
     assert r.json()["progress"]["to_move"] == len(vulnerable) - 1
