@@ -82,6 +82,25 @@ RUN_COLUMNS = (
 _RUN_SLOT_LOCK = 0x6F6E656D6170  # "onemap"
 
 
+async def check_quota(conn: asyncpg.Connection, settings: RunSettings, actor: Actor) -> None:
+    """Raise :class:`TooManyRuns` when ``actor`` (an API key's name) started
+    ``risk_runs_per_key_per_hour`` runs in the last hour (admins and the server's own
+    nowcast loop are not counted against)."""
+    limit = settings.risk_runs_per_key_per_hour
+    if limit <= 0 or actor.role == "admin":
+        return
+    started = await conn.fetchval(
+        "SELECT count(*) FROM risk_runs WHERE inputs->>'actor' = $1 "
+        "AND created_at > now() - interval '1 hour'",
+        actor.name,
+    )
+    if int(started) >= limit:
+        raise TooManyRuns(
+            f"{actor.name!r} started {started} risk runs in the last hour (at most {limit} per "
+            "key and hour); try again later"
+        )
+
+
 async def check_capacity(conn: asyncpg.Connection, settings: RunSettings, n: int = 1) -> None:
     """Raise :class:`TooManyRuns` unless ``n`` more runs fit under the configured bound.
 
@@ -217,6 +236,7 @@ async def start_run(
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _RUN_SLOT_LOCK)
             await check_capacity(conn, settings)
+            await check_quota(conn, settings, who)
             run_id = await conn.fetchval(
                 "INSERT INTO risk_runs (model, status, scenario, inputs, params) "
                 "VALUES ($1, 'pending', $2, $3, $4) RETURNING id",
@@ -474,6 +494,29 @@ def in_district(
     return cells[inside].reset_index(drop=True), int((~inside).sum())
 
 
+#: What a cell without a level keeps of its explanation: why it got none (the rule, its
+#: classes, the slope floor), not the factor and rain detail (most of a run's storage).
+SLIM_KEYS = (
+    "model",
+    "level",
+    "level_name",
+    "rule",
+    "susceptibility_class",
+    "susceptibility_name",
+    "density_ratio",
+    "below_slope_floor",
+    "rain_class",
+    "depth_m",
+)
+
+
+def slim_explanation(explanation: dict[str, Any]) -> dict[str, Any]:
+    """The part of a level-0 cell's explanation that is stored (see :data:`SLIM_KEYS`)."""
+    out = {k: explanation[k] for k in SLIM_KEYS if k in explanation}
+    out["detail"] = "stored for cells with a level only"
+    return out
+
+
 def summarise(cells: pd.DataFrame) -> dict[str, Any]:
     """Cells per level name, the highest level and CMA signal, for the run record."""
     counts = np.bincount(cells["level"].to_numpy().astype("int64"), minlength=5)
@@ -502,7 +545,12 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
         # asyncpg's COPY is binary and has no binary jsonb encoder: copy the explanations as
         # text into a temporary table, then cast once inside the same transaction
         records = [
-            (int(h), int(lv), None if s != s else float(s), json.dumps(ex, ensure_ascii=False))
+            (
+                int(h),
+                int(lv),
+                None if s != s else float(s),
+                json.dumps(ex if lv > 0 else slim_explanation(ex), ensure_ascii=False),
+            )
             for h, lv, s, ex in zip(
                 cells["h3"].tolist(),
                 cells["level"].tolist(),
@@ -768,3 +816,45 @@ async def verification(
         "event_kinds": kinds,
         **result,
     }
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+async def prune(
+    conn: asyncpg.Connection, *, runs_keep_days: float, events_keep_days: float, dry_run: bool
+) -> dict[str, int]:
+    """Delete finished risk runs (with their cells) older than ``runs_keep_days`` and live
+    events older than ``events_keep_days``; 0 keeps them forever.
+
+    Kept whatever their age: runs a warning was issued from (the warning's evidence), the
+    latest finished run of each model (what the screen shows), pending and running runs.
+    The audit log is never pruned. With ``dry_run`` nothing is deleted, the counts are the same.
+    """
+    out = {"runs": 0, "cells": 0, "events": 0}
+    async with conn.transaction():
+        if runs_keep_days > 0:
+            rows = await conn.fetch(
+                """
+                SELECT r.id, (SELECT count(*) FROM risk_cells c WHERE c.run_id = r.id) AS cells
+                FROM risk_runs r
+                WHERE r.status IN ('done', 'failed')
+                  AND coalesce(r.finished_at, r.created_at)
+                      < now() - make_interval(secs => $1::float8 * 86400)
+                  AND NOT EXISTS (SELECT 1 FROM warnings w WHERE w.run_id = r.id)
+                  AND r.id NOT IN (SELECT DISTINCT ON (model) id FROM risk_runs
+                                   WHERE status = 'done'
+                                   ORDER BY model, finished_at DESC NULLS LAST, id DESC)
+                """,
+                float(runs_keep_days),
+            )
+            ids = [int(r["id"]) for r in rows]
+            out["runs"], out["cells"] = len(ids), sum(int(r["cells"]) for r in rows)
+            if ids and not dry_run:
+                await conn.execute("DELETE FROM risk_runs WHERE id = ANY($1::bigint[])", ids)
+        if events_keep_days > 0:
+            sql = "FROM events WHERE at < now() - make_interval(secs => $1::float8 * 86400)"
+            out["events"] = int(await conn.fetchval(f"SELECT count(*) {sql}", events_keep_days))  # noqa: S608
+            if not dry_run:
+                await conn.execute(f"DELETE {sql}", events_keep_days)  # noqa: S608
+    return out

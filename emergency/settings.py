@@ -17,10 +17,14 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 
 class RunSettings(Protocol):
-    """Settings a risk run reads: where data lives and how many runs may be active."""
+    """Settings a risk run reads: where data lives, how many runs may be active and how many
+    one key may start an hour."""
 
     @property
     def data_dir(self) -> Path | str: ...
 
     @property
     def risk_max_active_runs(self) -> int: ...
+
+    @property
+    def risk_runs_per_key_per_hour(self) -> int: ...

@@ -86,6 +86,21 @@ class Settings(BaseSettings):
         ge=1,
         description="Risk runs that may be pending or running at once (more → 429).",
     )
+    risk_runs_per_key_per_hour: int = Field(
+        60,
+        ge=0,
+        description="Risk runs one API key (below admin) may start per hour; more → 429 "
+        "(0 = no quota).",
+    )
+    risk_runs_keep_days: float = Field(
+        30.0,
+        ge=0,
+        description="Finished risk runs older than this are pruned with their cells (runs a "
+        "warning was issued from and the latest run of each model are kept; 0 = keep all).",
+    )
+    events_keep_days: float = Field(
+        7.0, ge=0, description="Live events older than this are pruned (0 = keep all)."
+    )
 
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(

@@ -65,6 +65,7 @@ class AppState:
     layer_versions: LayerVersions | None = None
     event_hub: EventHub | None = None
     expiry_task: asyncio.Task[None] | None = None
+    retention_task: asyncio.Task[None] | None = None
 
     def open_pool(self) -> asyncpg.Pool:
         """The connection pool (only during the lifespan)."""

@@ -90,6 +90,54 @@ def db_migrate(
         raise fail(f"migration failed: {exc}") from None
 
 
+@db_app.command("prune")
+def db_prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only, delete nothing")] = False,
+    runs_days: Annotated[
+        float | None,
+        typer.Option(help="Keep finished runs this many days (ONEMAP_RISK_RUNS_KEEP_DAYS)"),
+    ] = None,
+    events_days: Annotated[
+        float | None, typer.Option(help="Keep live events this many days (ONEMAP_EVENTS_KEEP_DAYS)")
+    ] = None,
+) -> None:
+    """Delete old risk runs (with their cells) and live events by the retention settings.
+
+    Runs a warning was issued from and the latest run of each model are always kept; the audit
+    log is never pruned. The server also prunes once an hour.
+    """
+    import asyncio
+
+    import asyncpg
+
+    from emergency.runs import prune
+
+    settings = get_settings()
+    keep_runs = settings.risk_runs_keep_days if runs_days is None else runs_days
+    keep_events = settings.events_keep_days if events_days is None else events_days
+    if keep_runs < 0 or keep_events < 0:
+        raise fail("--runs-days and --events-days must be ≥ 0 (0 keeps everything)")
+
+    async def go() -> dict[str, int]:
+        conn = await asyncpg.connect(settings.effective_database_url)
+        try:
+            return await prune(
+                conn, runs_keep_days=keep_runs, events_keep_days=keep_events, dry_run=dry_run
+            )
+        finally:
+            await conn.close()
+
+    try:
+        out = asyncio.run(go())
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise fail(f"cannot prune: {exc}") from None
+    verb = "would delete" if dry_run else "deleted"
+    console.print(
+        f"{verb} {out['runs']:,} risk runs ({out['cells']:,} cells) older than {keep_runs:g} "
+        f"days and {out['events']:,} events older than {keep_events:g} days"
+    )
+
+
 def _dbname(url: str) -> str:
     from urllib.parse import urlsplit
 
