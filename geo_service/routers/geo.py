@@ -17,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from geo_service.auth import RoleDep
+from geo_service.auth import CallerDep, RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
+from geo_service.features.cql import MAX_ANONYMOUS_FILTER_VERTICES
 from geo_service.features.params import parse_float, parse_int
 from geo_service.features.spatial import MAX_VERTICES, locate, nearby_sql, within_sql
 from geo_service.routers.common import (
@@ -114,7 +115,7 @@ class TooLarge(ApiError):
         super().__init__(413, "payload_too_large", detail)
 
 
-def check_geometry(geojson: dict[str, Any]) -> shapely.Geometry:
+def check_geometry(geojson: dict[str, Any], max_vertices: int = MAX_VERTICES) -> shapely.Geometry:
     """A shapely geometry from GeoJSON, refusing malformed, invalid or oversized input."""
     try:
         geom = shapely.geometry.shape(geojson)
@@ -123,8 +124,11 @@ def check_geometry(geojson: dict[str, Any]) -> shapely.Geometry:
     if geom.is_empty:
         raise InvalidGeometry("the geometry is empty")
     n = int(shapely.get_num_coordinates(geom))
-    if n > MAX_VERTICES:
-        raise TooLarge(f"the geometry has {n} vertices; at most {MAX_VERTICES} are accepted")
+    if n > max_vertices:
+        raise TooLarge(
+            f"the geometry has {n} vertices; at most {max_vertices} are accepted"
+            + (" without an API key" if max_vertices < MAX_VERTICES else "")
+        )
     x0, y0, x1, y1 = geom.bounds
     if x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90:
         raise InvalidGeometry("coordinates must be lon/lat degrees within ±180/±90 (EPSG:4326)")
@@ -162,16 +166,21 @@ async def _read_body(request: Request) -> dict[str, Any]:
     },
 )
 async def geo_within(
-    request: Request, pool: PoolDep, catalog: CatalogDep, role: RoleDep
+    request: Request, pool: PoolDep, catalog: CatalogDep, caller: CallerDep
 ) -> Response:
     """Per layer: a GeoJSON FeatureCollection (at most ``limit`` features, by id) with
-    ``numberMatched`` (exact) and ``numberReturned``."""
+    ``numberMatched`` (exact) and ``numberReturned``. Callers without an API key may send
+    geometries of at most 1,000 vertices (with a key 100,000)."""
+    role = caller.role
     data = await _read_body(request)
     try:
         body = WithinRequest.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    geom = check_geometry(body.geometry)
+    anonymous = caller.key_prefix is None
+    geom = check_geometry(
+        body.geometry, MAX_ANONYMOUS_FILTER_VERTICES if anonymous else MAX_VERTICES
+    )
     layers = [readable_layer(catalog, lid, role) for lid in dict.fromkeys(body.layers)]
     wkb = shapely.to_wkb(geom)
     parts: list[str] = []

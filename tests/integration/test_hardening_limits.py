@@ -126,3 +126,27 @@ async def test_limits_leave_concurrent_reads_alone(client: httpx.AsyncClient, db
     )
     assert {r.status_code for r in rs} == {200}
     assert {r.json()["numberMatched"] for r in rs} == {3}
+
+
+async def test_anonymous_within_geometries_are_bounded(
+    client: httpx.AsyncClient, db_url: str
+) -> None:
+    """POST /geo/within applies the same bound to callers without a key."""
+    import shapely
+    import shapely.wkt
+
+    seed_buildings(db_url)
+    n = MAX_ANONYMOUS_FILTER_VERTICES
+
+    def body(vertices: int) -> dict:
+        geom = shapely.geometry.mapping(shapely.wkt.loads(_polygon_wkt(vertices)))
+        return {"geometry": geom, "layers": ["buildings"]}
+
+    r = await client.post("/geo/within", json=body(n))
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["layers"]["buildings"]["numberMatched"] == 3
+    r = await client.post("/geo/within", json=body(n + 1))
+    assert r.status_code == 413 and "without an API key" in r.json()["detail"], r.text[:300]
+    key, _ = create_key(db_url, "规划", "viewer")
+    r = await client.post("/geo/within", json=body(n + 1), headers={"X-API-Key": key})
+    assert r.status_code == 200, r.text[:300]
