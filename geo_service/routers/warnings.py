@@ -7,13 +7,9 @@ population, shelter contacts) are omitted for roles the catalog does not allow.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +20,7 @@ from emergency.exposure import EVACUATION_CSV_COLUMNS, iter_evacuation, mask_exp
 from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
 from geo_service.routers.common import GEOJSON_200, GEOJSON_201, actor_of, geojson
-from geo_service.routers.exports import addresses_csv
+from geo_service.routers.exports import addresses_csv, streamed_csv
 
 router = APIRouter(prefix="/warnings", tags=["warnings"])
 
@@ -152,40 +148,12 @@ async def evacuation(
 ) -> StreamingResponse:
     async with pool.acquire() as conn:
         wid = await wmod.open_evacuation_list(conn, code, actor_of(request, caller))
-    return _evacuation_csv(pool, wid, f"{code}-evacuation.csv")
-
-
-def _evacuation_csv(pool: asyncpg.Pool, warning_id: int, filename: str) -> StreamingResponse:
-    """The evacuation list as UTF-8 CSV with BOM, streamed from a server-side cursor."""
-
-    async def rows() -> AsyncIterator[bytes]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(EVACUATION_CSV_COLUMNS)
-        yield ("\ufeff" + buf.getvalue()).encode()
-        async with pool.acquire() as conn, conn.transaction(readonly=True):
-            buf.seek(0)
-            buf.truncate()
-            async for n, r in _enumerate(iter_evacuation(conn, warning_id)):
-                writer.writerow(r)
-                if n % 2000 == 0:
-                    yield buf.getvalue().encode()
-                    buf.seek(0)
-                    buf.truncate()
-            yield buf.getvalue().encode()
-
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return streamed_csv(
+        pool,
+        EVACUATION_CSV_COLUMNS,
+        lambda conn: iter_evacuation(conn, wid),
+        f"{code}-evacuation.csv",
     )
-
-
-async def _enumerate(it: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
-    n = 0
-    async for x in it:
-        n += 1
-        yield n, x
 
 
 @router.post(
