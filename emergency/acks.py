@@ -122,8 +122,7 @@ async def acknowledge(
     Raises:
         WarningNotFound, RecipientNotFound.
     """
-    if note is not None and len(note) > 500:
-        raise InvalidInput("note is longer than 500 characters")
+    _check_note(note)
     async with conn.transaction():
         w = await _warning(conn, code, lock=True)
         row = await conn.fetchrow(
@@ -228,8 +227,7 @@ async def set_transfer_status(
     """
     if status not in TRANSFER_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(TRANSFER_STATUSES)}")
-    if note is not None and len(note) > 500:
-        raise InvalidInput("note is longer than 500 characters")
+    _check_note(note)
     async with conn.transaction():
         w = await _warning(conn, code, lock=True)
         inside = await conn.fetchval(
@@ -281,3 +279,12 @@ async def _listed(conn: asyncpg.Connection, warning_id: int, resident: str) -> b
             resident,
         )
     )
+
+
+#: Longest note on an acknowledgement or a transfer status.
+MAX_NOTE_CHARS = 500
+
+
+def _check_note(note: str | None) -> None:
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise InvalidInput(f"note is longer than {MAX_NOTE_CHARS} characters")

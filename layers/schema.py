@@ -173,6 +173,13 @@ def layer_table(layer: Layer, meta: MetaData) -> Table:
     return table
 
 
+def _warning_ref() -> Column:
+    """The ``warning_id`` column of a table that belongs to a warning (deleted with it)."""
+    return Column(
+        "warning_id", BigInteger, ForeignKey("warnings.id", ondelete="CASCADE"), nullable=False
+    )
+
+
 def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
     """All tables: every catalog layer plus the non-layer tables."""
     meta = MetaData(naming_convention=NAMING_CONVENTION)
@@ -271,12 +278,7 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
     Table(
         "warning_areas",
         meta,
-        Column(
-            "warning_id",
-            BigInteger,
-            ForeignKey("warnings.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _warning_ref(),
         Column("level", Text, nullable=False),
         Column("cells", Integer, nullable=False),
         Column("area_km2", Float(precision=53), nullable=False),
@@ -315,12 +317,7 @@ def _last_mile_tables(meta: MetaData) -> None:
         "warning_notifications",
         meta,
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column(
-            "warning_id",
-            BigInteger,
-            ForeignKey("warnings.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _warning_ref(),
         Column("recipient_kind", Text, nullable=False),
         Column("recipient_code", Text, nullable=False),
         Column("recipient_name", Text, nullable=True),
@@ -345,12 +342,7 @@ def _last_mile_tables(meta: MetaData) -> None:
     Table(
         "resident_transfers",
         meta,
-        Column(
-            "warning_id",
-            BigInteger,
-            ForeignKey("warnings.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _warning_ref(),
         Column("resident_code", Text, nullable=False),
         Column("status", Text, nullable=False, server_default="待转移"),
         Column("note", Text, nullable=True),
@@ -364,12 +356,7 @@ def _last_mile_tables(meta: MetaData) -> None:
         "cap_messages",
         meta,
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column(
-            "warning_id",
-            BigInteger,
-            ForeignKey("warnings.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        _warning_ref(),
         Column("identifier", Text, nullable=False, unique=True),
         Column("msg_type", Text, nullable=False),
         Column("sent", DateTime(timezone=True), nullable=False),
