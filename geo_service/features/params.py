@@ -61,6 +61,11 @@ def parse_float(name: str, value: str | float | None, lo: float, hi: float) -> f
     return x
 
 
+def parse_lonlat(lon: str | None, lat: str | None) -> tuple[float, float]:
+    """A point from ``lon``/``lat`` query parameters (degrees, EPSG:4326), 400 when off."""
+    return parse_float("lon", lon, -180, 180), parse_float("lat", lat, -90, 90)
+
+
 def parse_bbox(value: str | None, crs: str | None) -> BBox | None:
     """``bbox=minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``bbox-crs``."""
     if value is None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
-from geo_service.features.params import parse_float
+from geo_service.features.params import parse_lonlat
 from geo_service.features.spatial import nearest_address
 from geo_service.state import app_state
 from layers.addresses import AddressIndex, default_gazetteer, parse
@@ -102,7 +102,7 @@ async def geo_reverse(
     """The nearest address by exact spheroidal distance (``distance_m``, metres) among
     the 16 nearest by planar KNN, with its admin levels and grid (the query of
     ``/geo/locate``'s ``nearest_address``)."""
-    x, y = parse_float("lon", lon, -180, 180), parse_float("lat", lat, -90, 90)
+    x, y = parse_lonlat(lon, lat)
     async with pool.acquire() as conn:
         found = await nearest_address(conn, catalog, role, x, y)
     if found is None:

@@ -21,7 +21,7 @@ from geo_service.auth import CallerDep, RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.features.cql import MAX_ANONYMOUS_FILTER_VERTICES
-from geo_service.features.params import parse_float, parse_int
+from geo_service.features.params import parse_float, parse_int, parse_lonlat
 from geo_service.features.spatial import MAX_VERTICES, locate, nearby_sql, within_sql
 from geo_service.routers.common import (
     GEOJSON_200,
@@ -41,10 +41,6 @@ MAX_WITHIN = 10_000
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-def _lonlat(lon: str | None, lat: str | None) -> tuple[float, float]:
-    return parse_float("lon", lon, -180, 180), parse_float("lat", lat, -90, 90)
-
-
 @router.get("/locate", summary="Admin hierarchy, grid and nearest standard address at a point")
 async def geo_locate(
     pool: PoolDep,
@@ -55,7 +51,7 @@ async def geo_locate(
 ) -> JSONResponse:
     """``admin`` holds district/street/community (null where none contains the point);
     ``nearest_address.distance_m`` is the spheroidal distance in metres."""
-    x, y = _lonlat(lon, lat)
+    x, y = parse_lonlat(lon, lat)
     async with pool.acquire() as conn:
         body = await locate(conn, catalog, role, x, y)
     return JSONResponse(body)
@@ -81,7 +77,7 @@ async def geo_nearby(
     category: str | None = Query(None, description="Only this category (layers with `category`)"),
 ) -> Response:
     lyr = readable_layer(catalog, layer, role)
-    x, y = _lonlat(lon, lat)
+    x, y = parse_lonlat(lon, lat)
     radius_m = (
         DEFAULT_RADIUS_M if radius in (None, "") else parse_float("radius", radius, 0, MAX_RADIUS_M)
     )
