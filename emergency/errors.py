@@ -81,3 +81,7 @@ class RecipientNotFound(WarningNotFound):
 
 class ResidentNotInWarning(WarningNotFound):
     """A resident code that is not a vulnerable resident inside the warning (404)."""
+
+
+class SubscriptionNotFound(EmergencyError, LookupError):
+    """A push subscription id that does not exist (404)."""

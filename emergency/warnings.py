@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from emergency import areas as areas_mod
+from emergency import cap as cap_mod
 from emergency.acks import create_notifications
 from emergency.errors import (
     InvalidInput,
@@ -70,6 +71,8 @@ class IssueRequest:
     valid_from: dt.datetime | None = None
     valid_to: dt.datetime | None = None
     title: str | None = None
+    #: The code of an active warning this one replaces (its CAP message is an ``Update``).
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,27 @@ def _window(req: IssueRequest, now: dt.datetime) -> tuple[dt.datetime, dt.dateti
     return start, end
 
 
-async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Actor) -> Issued:
+async def issue_warning(
+    conn: asyncpg.Connection,
+    req: IssueRequest,
+    actor: Actor,
+    profile: cap_mod.CapProfile | None = None,
+) -> Issued:
     """Issue a warning from a finished run: cells with level ≥ ``level_min``.
 
     Re-issuing the same (run, level, hazard) while that warning is active returns it
-    unchanged (``created=False``).
+    unchanged (``created=False``).  With ``req.replaces`` the named active warning is lifted
+    in the same transaction and the new one's CAP message is an ``Update`` referencing its
+    messages; otherwise it is an ``Alert``.  The CAP message and its push rows are written
+    in the warning's transaction (:func:`emergency.cap.record_message`).
 
     Raises:
         InvalidLevel, InvalidInput: bad level, hazard or validity.
         RunNotFound, RunNotReady: no such run, or it is not ``done``.
         NothingToWarn: no cell of the run reaches ``level_min``.
+        WarningNotFound, WarningNotActive: ``replaces`` names no active warning.
     """
+    profile = profile or cap_mod.CapProfile()
     level_n = parse_level(req.level_min)
     level = LEVEL_NAME[level_n]
     if req.hazard is not None and req.hazard not in HAZARDS:
@@ -148,7 +161,15 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
             level,
             hazard,
         )
-        if existing is not None:
+        replaced = None
+        if req.replaces is not None:
+            if existing is not None and existing != req.replaces:
+                raise InvalidInput(
+                    f"warning {existing} already covers run {run['id']} at {level}: "
+                    f"lift it or replace it instead"
+                )
+            replaced = await _retire(conn, req.replaces, hazard, actor)
+        elif existing is not None:
             return Issued(await get_warning(conn, existing), created=False)
         cells = await conn.fetch(
             "SELECT h3, level FROM risk_cells WHERE run_id = $1 AND level >= $2",
@@ -202,12 +223,27 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
         )
         summary = exposure["summary"]
         await create_notifications(conn, wid, exposure)
+        message = await cap_mod.record_message(
+            conn,
+            wid,
+            "Update" if replaced else "Alert",
+            profile,
+            geom=whole.geom,
+            follows=[replaced["id"]] if replaced else [],
+        )
         await record_async(
             conn,
             actor,
             "warning.issue",
             code,
-            {"run_id": run["id"], "level": level, "hazard": hazard, "summary": summary},
+            {
+                "run_id": run["id"],
+                "level": level,
+                "hazard": hazard,
+                "summary": summary,
+                "cap": message["identifier"],
+                "replaces": req.replaces,
+            },
         )
         await record_event(
             conn,
@@ -220,9 +256,34 @@ async def issue_warning(conn: asyncpg.Connection, req: IssueRequest, actor: Acto
                 "valid_from": valid_from.isoformat(),
                 "valid_to": valid_to.isoformat(),
                 "summary": summary,
+                "cap": message["identifier"],
+                "msg_type": message["msg_type"],
+                "replaces": req.replaces,
             },
         )
         return Issued(await get_warning(conn, code), created=True)
+
+
+async def _retire(conn: asyncpg.Connection, code: str, hazard: str, actor: Actor) -> dict[str, Any]:
+    """Lift the active warning ``code`` because a new one replaces it (no Cancel: the new
+    warning's Update supersedes its messages)."""
+    row = await conn.fetchrow(_LIFT_SQL, code)
+    if row is None:
+        raise WarningNotFound(f"no warning {code!r} to replace")
+    if row["status"] != "active":
+        raise WarningNotActive(f"warning {code} is {row['status']}: only an active one is replaced")
+    if row["hazard"] != hazard:
+        raise InvalidInput(f"warning {code} is a {row['hazard']} warning, not {hazard}")
+    await conn.execute(
+        "UPDATE warnings SET status = 'lifted', lifted_at = now() WHERE id = $1", row["id"]
+    )
+    await record_async(conn, actor, "warning.replace", code, {})
+    await record_event(
+        conn,
+        "warning_lifted",
+        {"code": code, "level": row["level"], "hazard": row["hazard"], "reason": "replaced"},
+    )
+    return {"id": int(row["id"]), "code": code}
 
 
 class _ConcurrentIssue(Exception):
@@ -230,13 +291,16 @@ class _ConcurrentIssue(Exception):
 
 
 async def issue_warning_retrying(
-    conn: asyncpg.Connection, req: IssueRequest, actor: Actor
+    conn: asyncpg.Connection,
+    req: IssueRequest,
+    actor: Actor,
+    profile: cap_mod.CapProfile | None = None,
 ) -> Issued:
     """:func:`issue_warning`, returning the other one when two identical issues race."""
     try:
-        return await issue_warning(conn, req, actor)
+        return await issue_warning(conn, req, actor, profile)
     except (_ConcurrentIssue, asyncpg.UniqueViolationError):
-        return await issue_warning(conn, req, actor)
+        return await issue_warning(conn, req, actor, profile)
 
 
 def _dissolve(
@@ -248,9 +312,14 @@ def _dissolve(
 
 
 async def lift_warning(
-    conn: asyncpg.Connection, code: str, actor: Actor, reason: str | None = None
+    conn: asyncpg.Connection,
+    code: str,
+    actor: Actor,
+    reason: str | None = None,
+    profile: cap_mod.CapProfile | None = None,
 ) -> dict[str, Any]:
-    """Lift an active warning (status ``lifted``, ``lifted_at`` now); returns it.
+    """Lift an active warning (status ``lifted``, ``lifted_at`` now) and send its CAP
+    ``Cancel`` (referencing every earlier message of it); returns it.
 
     Raises:
         WarningNotFound: no such code.
@@ -268,11 +337,27 @@ async def lift_warning(
         await conn.execute(
             "UPDATE warnings SET status = 'lifted', lifted_at = now() WHERE id = $1", row["id"]
         )
-        await record_async(conn, actor, "warning.lift", code, {"reason": reason})
+        message = await cap_mod.record_message(
+            conn,
+            int(row["id"]),
+            "Cancel",
+            profile or cap_mod.CapProfile(),
+            follows=[int(row["id"])],
+            reason=reason,
+        )
+        await record_async(
+            conn, actor, "warning.lift", code, {"reason": reason, "cap": message["identifier"]}
+        )
         await record_event(
             conn,
             "warning_lifted",
-            {"code": code, "level": row["level"], "hazard": row["hazard"], "reason": reason},
+            {
+                "code": code,
+                "level": row["level"],
+                "hazard": row["hazard"],
+                "reason": reason,
+                "cap": message["identifier"],
+            },
         )
         return await get_warning(conn, code)
 

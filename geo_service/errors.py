@@ -83,6 +83,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.WarningNotActive: (409, "warning_not_active"),
     emergency_errors.GridNotFound: (404, "unknown_grid"),
     emergency_errors.IncidentNotFound: (404, "unknown_incident"),
+    emergency_errors.SubscriptionNotFound: (404, "unknown_subscription"),
     IdempotencyConflict: (409, "idempotency_conflict"),
     InvalidEvent: (400, "invalid_event"),
     # Text PostgreSQL cannot store (a NUL character): the input is at fault.

@@ -102,6 +102,32 @@ class Settings(BaseSettings):
         7.0, ge=0, description="Live events older than this are pruned (0 = keep all)."
     )
 
+    # --- CAP messages and their push ------------------------------------------
+    cap_sender_code: str = Field(
+        "44200000000000",
+        pattern=r"^\d{14}$",
+        description="Issuing-unit code of CAP identifiers (GB/T 35965.1): 6-digit GB/T 2260 "
+        "region + 3-digit GB/T 4657 agency + 3-digit unit + 2-digit extension.",
+    )
+    cap_sender: str = Field(
+        "onemap@442000.emergency",
+        pattern=r"^[^\s,<&]+$",
+        description="CAP <sender>: globally unique, no spaces or commas.",
+    )
+    cap_sender_name: str = Field("OneMap 应急指挥中心", description="CAP <senderName>.")
+    push_enabled: bool = Field(
+        True, description="Deliver CAP messages to subscriptions from each server worker."
+    )
+    push_poll_s: float = Field(1.0, gt=0, description="Seconds between outbox polls.")
+    push_backoff_s: float = Field(
+        5.0, gt=0, description="First retry delay of a failed push; doubles per attempt."
+    )
+    push_max_backoff_s: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    push_lease_s: float = Field(
+        60.0, gt=0, description="A claimed push not finished in this time is tried again."
+    )
+    push_timeout_s: float = Field(10.0, gt=0, description="Timeout of one push POST.")
+
     # --- database ------------------------------------------------------------
     database_url: str | None = Field(
         None,

@@ -66,6 +66,7 @@ class AppState:
     event_hub: EventHub | None = None
     expiry_task: asyncio.Task[None] | None = None
     retention_task: asyncio.Task[None] | None = None
+    push_task: asyncio.Task[None] | None = None
 
     def open_pool(self) -> asyncpg.Pool:
         """The connection pool (only during the lifespan)."""

@@ -3,8 +3,8 @@
 The groups: :mod:`~geo_service.cli.db`, :mod:`~geo_service.cli.data` (demo, import,
 export, layers), :mod:`~geo_service.cli.keys`, :mod:`~geo_service.cli.risk`,
 :mod:`~geo_service.cli.tiles`, :mod:`~geo_service.cli.geocode`,
-:mod:`~geo_service.cli.nowcast`; their console and ``fail``/``progress`` helpers are in
-:mod:`~geo_service.cli.console`.
+:mod:`~geo_service.cli.nowcast`, :mod:`~geo_service.cli.subscriptions`; their console
+and ``fail``/``progress`` helpers are in :mod:`~geo_service.cli.console`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from geo_service.cli.geocode import geocode_command
 from geo_service.cli.keys import keys_app
 from geo_service.cli.nowcast import nowcast_command
 from geo_service.cli.risk import risk_app
+from geo_service.cli.subscriptions import subscriptions_app
 from geo_service.cli.tiles import tiles_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(risk_app, name="risk")
 app.command("geocode")(geocode_command)
 app.command("nowcast")(nowcast_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(subscriptions_app, name="subscriptions")
 app.registered_commands.extend(data_app.registered_commands)
 
 

@@ -15,12 +15,20 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from emergency import acks as acks_mod
+from emergency import cap as cap_mod
 from emergency import warnings as wmod
 from emergency.exposure import EVACUATION_CSV_COLUMNS, iter_evacuation, mask_exposure
 from geo_service.auth import OperatorDep, RoleDep
 from geo_service.deps import PoolDep
-from geo_service.routers.common import GEOJSON_200, GEOJSON_201, actor_of, geojson
+from geo_service.routers.common import (
+    GEOJSON_200,
+    GEOJSON_201,
+    actor_of,
+    base_url,
+    geojson,
+)
 from geo_service.routers.exports import addresses_csv, streamed_csv
+from geo_service.state import app_state
 
 router = APIRouter(prefix="/warnings", tags=["warnings"])
 
@@ -39,6 +47,12 @@ class WarningIn(BaseModel):
     valid_from: dt.datetime | None = Field(None, description="Start (default now), with zone")
     valid_to: dt.datetime | None = Field(None, description="End (instead of valid_hours)")
     title: str | None = Field(None, max_length=200, description="Headline shown on the screen")
+    replaces: str | None = Field(
+        None,
+        max_length=40,
+        description="Code of an active warning this one replaces: it is lifted, and the CAP "
+        "message is an Update referencing its messages",
+    )
 
 
 class LiftIn(BaseModel):
@@ -65,6 +79,25 @@ class StatusIn(BaseModel):
     note: str | None = Field(None, max_length=500)
 
 
+def cap_profile(request: Request) -> cap_mod.CapProfile:
+    """Who the service's CAP messages come from (settings ``ONEMAP_CAP_*``)."""
+    settings = app_state(request).settings
+    return cap_mod.CapProfile(
+        sender_code=settings.cap_sender_code,
+        sender=settings.cap_sender,
+        sender_name=settings.cap_sender_name,
+        web=base_url(request),
+    )
+
+
+CAP_200: dict[int | str, dict[str, Any]] = {
+    200: {"content": {cap_mod.CAP_MEDIA_TYPE: {}}, "description": "A CAP 1.2 alert"}
+}
+ATOM_200: dict[int | str, dict[str, Any]] = {
+    200: {"content": {cap_mod.ATOM_MEDIA_TYPE: {}}, "description": "An Atom feed"}
+}
+
+
 def _masked(feature: dict[str, Any], role: str) -> dict[str, Any]:
     props = dict(feature["properties"])
     props["exposure"] = mask_exposure(props.get("exposure") or {}, role)
@@ -83,7 +116,9 @@ async def issue(
 ) -> JSONResponse:
     req = wmod.IssueRequest(**body.model_dump())
     async with pool.acquire() as conn:
-        result = await wmod.issue_warning_retrying(conn, req, actor_of(request, caller))
+        result = await wmod.issue_warning_retrying(
+            conn, req, actor_of(request, caller), cap_profile(request)
+        )
     return geojson(_masked(result.warning, caller.role), 201 if result.created else 200)
 
 
@@ -100,6 +135,40 @@ async def list_(
 ) -> JSONResponse:
     async with pool.acquire() as conn:
         return geojson(await wmod.list_warnings(conn, status, limit))
+
+
+@router.get(
+    "/feed.atom",
+    summary="Atom index of current CAP messages (warnings in force, recent cancels)",
+    response_class=Response,
+    responses=ATOM_200,
+)
+async def feed(request: Request, pool: PoolDep) -> Response:
+    async with pool.acquire() as conn:
+        text = await cap_mod.atom_feed(conn, base_url(request), cap_profile(request))
+    return Response(text, media_type=cap_mod.ATOM_MEDIA_TYPE + "; charset=utf-8")
+
+
+@router.get(
+    "/{code}.cap",
+    summary="The warning's latest CAP 1.2 message (or the one with ``identifier``)",
+    response_class=Response,
+    responses=CAP_200,
+)
+async def cap(
+    code: str,
+    pool: PoolDep,
+    identifier: str | None = Query(None, max_length=64, description="A message identifier"),
+) -> Response:
+    async with pool.acquire() as conn:
+        xml = await cap_mod.message_xml(conn, code, identifier)
+    return Response(xml, media_type=cap_mod.CAP_MEDIA_TYPE + "; charset=utf-8")
+
+
+@router.get("/{code}/messages", summary="The warning's CAP messages, oldest first")
+async def messages(code: str, pool: PoolDep) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return {"warning": code, "messages": await cap_mod.list_messages(conn, code)}
 
 
 @router.get(
@@ -171,7 +240,11 @@ async def lift(
 ) -> JSONResponse:
     async with pool.acquire() as conn:
         feature = await wmod.lift_warning(
-            conn, code, actor_of(request, caller), body.reason if body else None
+            conn,
+            code,
+            actor_of(request, caller),
+            body.reason if body else None,
+            cap_profile(request),
         )
     return geojson(_masked(feature, caller.role))
 
