@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from geo_service import __version__, emergency_runtime
 from geo_service.db import HealthConnection, create_pool
 from geo_service.errors import install_error_handlers
+from geo_service.head_requests import HeadAsGet
 from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.onemap = state
     install_error_handlers(app)
+    # HEAD on every GET route, answered by the GET route without its body (innermost, so
+    # limits and the access log see the real method).
+    app.add_middleware(HeadAsGet)
     # Innermost: cached tiles and 304s skip routing but still pass CORS, limits and the log.
     app.add_middleware(TileFastPath)
     if settings.cors_origins:
@@ -145,8 +149,29 @@ ERROR_SCHEMA: dict[str, object] = {
 
 
 def _document_error_bodies(app: FastAPI) -> None:
-    """Make the OpenAPI document describe OneMap's real error body for 422s."""
+    """Make the OpenAPI document the one OGC API clients read: OpenAPI 3.0 (as the landing
+    page and /conformance claim), OneMap's real error body on every status an operation can
+    answer, the OGC parameters typed, one items path per collection with its queryable
+    properties (see :mod:`geo_service.features.openapi`)."""
     from fastapi.openapi.utils import get_openapi
+    from fastapi.routing import APIRoute
+
+    from geo_service.features import openapi as oas
+
+    def authenticated() -> set[tuple[str, str]]:
+        """(path, method) of the operations that depend on the caller's API key."""
+        out: set[tuple[str, str]] = set()
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            stack, seen = [route.dependant], False
+            while stack and not seen:
+                dep = stack.pop()
+                seen = getattr(dep.call, "__module__", "") == "geo_service.auth"
+                stack.extend(dep.dependencies)
+            if seen:
+                out.update((route.path_format, m.lower()) for m in route.methods or ())
+        return out
 
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
@@ -160,6 +185,10 @@ def _document_error_bodies(app: FastAPI) -> None:
             if "HTTPValidationError" in schemas:
                 schemas["HTTPValidationError"] = ERROR_SCHEMA
                 schemas.pop("ValidationError", None)
+            spec = oas.to_openapi_30(spec)
+            state = app.state.onemap
+            oas.add_ogc_parameters(spec, state.catalog, state.settings.anonymous_role)
+            oas.document_statuses(spec, authenticated(), ERROR_SCHEMA)
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -216,6 +216,11 @@ def check_filter_size(text: str, lang: str) -> None:
         raise _too_deep(depth)
 
 
+#: Names of the drafts of Features Part 3, still sent by older clients (GDAL before 3.7
+#: writes its ``-where`` as ``filter-lang=cql-text`` when the OpenAPI document offers it).
+LEGACY_FILTER_LANGS = {"cql-text": "cql2-text"}
+
+
 def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
     """Parse a CQL2 filter in ``lang`` (``cql2-text``, the default, or ``cql2-json``).
 
@@ -225,6 +230,7 @@ def parse_filter(text: str, lang: str | None) -> dict[str, Any]:
     message.
     """
     lang = (lang or "cql2-text").lower()
+    lang = LEGACY_FILTER_LANGS.get(lang, lang)
     if lang not in ("cql2-text", "cql2-json"):
         raise BadRequest(
             f"unsupported filter-lang {lang!r}; use cql2-text or cql2-json",

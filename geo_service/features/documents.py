@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from geo_service.features.params import CRS84, EPSG3857
+from geo_service.features.params import CRS84, STORAGE_CRS, SUPPORTED_CRS
 from geo_service.routers.common import CSV, GEOJSON, JSON, SCHEMA_JSON
 from layers.catalog import Layer, Property
 from layers.sql import extent_sql, ident
@@ -57,7 +57,7 @@ def landing(base: str) -> dict[str, Any]:
         "description": "Layers of the smart-community and emergency one map, as OGC API Features.",
         "links": [
             link(f"{base}/", "self", JSON, "This document"),
-            link(f"{base}/openapi.json", "service-desc", OPENAPI, "OpenAPI definition"),
+            link(f"{base}/api", "service-desc", OPENAPI, "OpenAPI 3.0 definition"),
             link(f"{base}/docs", "service-doc", "text/html", "API documentation"),
             link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
             link(f"{base}/collections", "data", JSON, "Collections"),
@@ -78,8 +78,8 @@ def collection(base: str, layer: Layer, extent: dict[str, Any] | None) -> dict[s
         "title": f"{layer.title_zh} {layer.title_en}",
         "description": layer.description or layer.title_en,
         "itemType": "feature",
-        "crs": [CRS84],
-        "storageCrs": CRS84,
+        "crs": list(SUPPORTED_CRS),
+        "storageCrs": STORAGE_CRS.uri,
         "links": [
             link(href, "self", JSON, "This collection"),
             link(f"{href}/items", "items", GEOJSON, "Features (GeoJSON)"),
@@ -90,8 +90,13 @@ def collection(base: str, layer: Layer, extent: dict[str, Any] | None) -> dict[s
                 SCHEMA_JSON,
                 "Queryables",
             ),
+            link(
+                f"{href}/tiles",
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "Vector tilesets",
+            ),
         ],
-        "x-bbox-crs": [CRS84, EPSG3857],
     }
     if extent:
         doc["extent"] = extent
@@ -113,11 +118,26 @@ def property_schema(p: Property) -> dict[str, Any]:
     return s
 
 
+#: Catalog geometry type → JSON Schema ``format`` of a spatial queryable (Features Part 3,
+#: /req/queryables/geom-format; the value is a geometry, no ``$ref`` to a remote schema).
+GEOMETRY_FORMATS = {
+    "Point": "geometry-point",
+    "MultiPoint": "geometry-multipoint",
+    "LineString": "geometry-linestring",
+    "MultiLineString": "geometry-multilinestring",
+    "Polygon": "geometry-polygon",
+    "MultiPolygon": "geometry-multipolygon",
+    "GeometryCollection": "geometry-geometrycollection",
+}
+
+
 def queryables(base: str, layer: Layer, props: list[Property]) -> dict[str, Any]:
-    """JSON Schema of what a filter may use (only properties the caller may see)."""
+    """JSON Schema (2020-12) of what a filter may use (only properties the caller may see)."""
     properties: dict[str, Any] = {
         "geometry": {
-            "$ref": "https://geojson.org/schema/Geometry.json",
+            "title": "geometry",
+            "description": f"The feature's geometry ({layer.geometry_type})",
+            "format": GEOMETRY_FORMATS.get(layer.geometry_type, "geometry-any"),
             "x-ogc-role": "primary-geometry",
         }
     }
@@ -128,7 +148,7 @@ def queryables(base: str, layer: Layer, props: list[Property]) -> dict[str, Any]
         if p.name == layer.time_field:
             properties[p.name]["x-ogc-role"] = "primary-instant"
     return {
-        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{base}/collections/{layer.id}/queryables",
         "type": "object",
         "title": f"{layer.title_zh} {layer.title_en}",

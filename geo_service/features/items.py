@@ -10,8 +10,8 @@ import asyncpg
 
 from geo_service.db import Deadline
 from geo_service.features.cql import MAX_FILTER_VERTICES, Translator
-from geo_service.features.params import BBox
-from geo_service.features.sqlbits import column_text, feature_json
+from geo_service.features.params import STORAGE_CRS, BBox, Crs
+from geo_service.features.sqlbits import column_text, feature_json, geometry_sql
 from layers.catalog import Layer, Property
 from layers.sql import Params, ident
 
@@ -33,6 +33,7 @@ class ItemsQuery:
         sortby: (property, descending) pairs; ties broken by the row id for stable paging.
         limit, offset: paging.
         max_filter_vertices: most vertices of a geometry in ``filters``.
+        crs: the CRS of output geometries (OGC API – Features Part 2).
     """
 
     layer: Layer
@@ -47,6 +48,10 @@ class ItemsQuery:
     offset: int = 0
     fid: str | None = None
     max_filter_vertices: int = MAX_FILTER_VERTICES
+    crs: Crs = STORAGE_CRS
+
+    def _geom(self) -> str:
+        return geometry_sql("t", self.crs.srid, self.crs.lat_first)
 
     def where(self, params: Params) -> str:
         """The WHERE clause (``TRUE`` when unfiltered), binding values into ``params``."""
@@ -82,25 +87,30 @@ class ItemsQuery:
         params = Params()
         where = self.where(params)
         lim, off = params.add(int(self.limit), "int8"), params.add(int(self.offset), "int8")
+        feat = feature_json(self.layer, self.props, geom=self._geom(), decimals=self.crs.decimals)
         sql = (
-            f"SELECT {feature_json(self.layer, self.props)}::text "  # noqa: S608 (catalog identifiers, bound values)
+            f"SELECT {feat}::text "  # noqa: S608 (catalog identifiers, bound values)
             f"FROM {ident(self.layer.table)} t WHERE {where} "
             f"ORDER BY {self.order_by()} LIMIT {lim} OFFSET {off}"
         )
         return sql, params.values
 
     def csv_sql(self) -> tuple[str, list[Any]]:
-        """Rows for CSV: the properties, then lon/lat for point layers or WKT otherwise."""
+        """Rows for CSV: the properties, then lon/lat (x/y in a projected CRS) for point layers
+        or WKT (in the CRS's axis order) otherwise."""
         params = Params()
         where = self.where(params)
         cols = [f"{column_text(p)} AS {ident(p.name)}" for p in self.props]
+        d = int(self.crs.decimals)
         if self.layer.geometry_type == "Point":
+            g = geometry_sql("t", self.crs.srid)
+            x, y = ("x", "y") if self.crs.srid == 3857 else ("lon", "lat")
             cols += [
-                "round(ST_X(t.geom)::numeric, 7) AS lon",
-                "round(ST_Y(t.geom)::numeric, 7) AS lat",
+                f"round(ST_X({g})::numeric, {d}) AS {x}",
+                f"round(ST_Y({g})::numeric, {d}) AS {y}",
             ]
         else:
-            cols.append("ST_AsText(t.geom, 7) AS wkt")
+            cols.append(f"ST_AsText({self._geom()}, {d}) AS wkt")
         lim, off = params.add(int(self.limit), "int8"), params.add(int(self.offset), "int8")
         sql = (
             f"SELECT {', '.join(cols)} FROM {ident(self.layer.table)} t WHERE {where} "  # noqa: S608 (catalog identifiers, bound values)

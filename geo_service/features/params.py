@@ -13,13 +13,68 @@ from layers.catalog import Layer, Property
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
-#: bbox-crs URI → (SRID, axis bounds (minx, miny, maxx, maxy)).  EPSG:4326 is accepted in
-#: lon/lat order like CRS84, as most clients send it that way.
-BBOX_CRS: dict[str, tuple[int, tuple[float, float, float, float]]] = {
-    CRS84: (4326, (-180.0, -90.0, 180.0, 90.0)),
-    EPSG4326: (4326, (-180.0, -90.0, 180.0, 90.0)),
-    EPSG3857: (3857, (-20037508.3428, -20048966.1041, 20037508.3428, 20048966.1041)),
+EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
+
+
+@dataclass(frozen=True)
+class Crs:
+    """A coordinate reference system the service reads and writes (OGC API – Features Part 2).
+
+    Attributes:
+        uri: its OGC URI.
+        srid: its EPSG code in PostGIS.
+        lat_first: the CRS's first axis is latitude (EPSG:4326 and EPSG:4490, the CGCS2000
+            geographic CRS), so coordinates are written and read latitude first, as Part 2
+            requires; CRS84 is longitude first.
+        bounds: (minx, miny, maxx, maxy) valid coordinates, in lon/lat or metres (x first).
+        decimals: decimal places of output coordinates (1e-7 degree or 1 mm).
+    """
+
+    uri: str
+    srid: int
+    lat_first: bool
+    bounds: tuple[float, float, float, float]
+    decimals: int
+
+
+_LONLAT = (-180.0, -90.0, 180.0, 90.0)
+#: Every CRS of ``crs``, ``bbox-crs`` and ``filter-crs``; the storage CRS is CRS84.
+SUPPORTED_CRS: dict[str, Crs] = {
+    CRS84: Crs(CRS84, 4326, False, _LONLAT, 7),
+    EPSG4326: Crs(EPSG4326, 4326, True, _LONLAT, 7),
+    EPSG3857: Crs(
+        EPSG3857, 3857, False, (-20037508.3428, -20048966.1041, 20037508.3428, 20048966.1041), 3
+    ),
+    EPSG4490: Crs(EPSG4490, 4490, True, _LONLAT, 7),
 }
+STORAGE_CRS = SUPPORTED_CRS[CRS84]
+#: Kept for callers that list the bbox-crs values: URI → (SRID, bounds).
+BBOX_CRS: dict[str, tuple[int, tuple[float, float, float, float]]] = {
+    uri: (c.srid, c.bounds) for uri, c in SUPPORTED_CRS.items()
+}
+
+
+def parse_crs(value: str | None, name: str = "crs") -> Crs:
+    """The CRS named by a ``crs``/``bbox-crs``/``filter-crs`` URI (CRS84 when absent); 400
+    ``invalid_crs`` naming the supported ones otherwise.  ``[EPSG:3857]``-style safe CURIEs
+    are accepted too."""
+    if value is None or value == "":
+        return STORAGE_CRS
+    uri = value.strip()
+    if uri.startswith("[") and uri.endswith("]"):
+        auth, _, code = uri[1:-1].partition(":")
+        uri = {"OGC": f"http://www.opengis.net/def/crs/OGC/1.3/{code}"}.get(
+            auth, f"http://www.opengis.net/def/crs/{auth}/0/{code}"
+        )
+    crs = SUPPORTED_CRS.get(uri)
+    if crs is None:
+        raise BadRequest(
+            f"unsupported {name} {value!r}; use one of {', '.join(SUPPORTED_CRS)}",
+            code="invalid_crs",
+        )
+    return crs
+
+
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 
@@ -67,16 +122,18 @@ def parse_lonlat(lon: str | None, lat: str | None) -> tuple[float, float]:
 
 
 def parse_bbox(value: str | None, crs: str | None) -> BBox | None:
-    """``bbox=minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``bbox-crs``."""
+    """``bbox=minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``bbox-crs``.
+
+    The numbers follow the axis order of ``bbox-crs``: longitude first in CRS84 (the
+    default), latitude first in EPSG:4326 and EPSG:4490, easting first in EPSG:3857.
+    The returned box is always x (longitude/easting) first.
+    """
     if value is None:
         return None
-    crs = crs or CRS84
-    if crs not in BBOX_CRS:
-        raise BadRequest(
-            f"unsupported bbox-crs {crs!r}; use one of {', '.join(BBOX_CRS)}",
-            code="invalid_bbox",
-        )
-    srid, (bx0, by0, bx1, by1) = BBOX_CRS[crs]
+    try:
+        c = parse_crs(crs, "bbox-crs")
+    except BadRequest as exc:
+        raise BadRequest(exc.detail, code="invalid_bbox") from None
     parts = value.split(",")
     if len(parts) not in (4, 6):
         raise BadRequest(
@@ -90,6 +147,8 @@ def parse_bbox(value: str | None, crs: str | None) -> BBox | None:
         raise BadRequest("bbox values must be finite numbers", code="invalid_bbox")
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
+    if c.lat_first:
+        nums = [nums[1], nums[0], nums[3], nums[2]]
     x0, y0, x1, y1 = nums
     if x0 > x1 or y0 > y1:
         raise BadRequest(
@@ -97,27 +156,44 @@ def parse_bbox(value: str | None, crs: str | None) -> BBox | None:
             "not supported",
             code="invalid_bbox",
         )
+    bx0, by0, bx1, by1 = c.bounds
     if x0 < bx0 or x1 > bx1 or y0 < by0 or y1 > by1:
         raise BadRequest(
-            f"bbox {value} is outside the range of {crs} ({bx0:g},{by0:g},{bx1:g},{by1:g})",
+            f"bbox {value} is outside the range of {c.uri} ({bx0:g},{by0:g},{bx1:g},{by1:g}"
+            f"{', latitude first' if c.lat_first else ''})",
             code="invalid_bbox",
         )
-    return BBox(x0, y0, x1, y1, srid)
+    return BBox(x0, y0, x1, y1, c.srid)
+
+
+def parse_limit(value: str | None) -> int:
+    """``limit``: 1 or more (400 below or not an integer); above :data:`MAX_LIMIT` it is
+    clamped to it, as OGC API – Features Part 1 (/req/core/query-param-limit-response)
+    requires instead of an error."""
+    n = parse_int("limit", value, DEFAULT_LIMIT, 1, 2**62)
+    return min(n, MAX_LIMIT)
 
 
 def parse_datetime(value: str | None, layer: Layer) -> tuple[datetime | None, datetime | None]:
+    """``datetime`` checked (400 ``invalid_datetime``) and parsed; see :func:`_parse_datetime`."""
+    try:
+        return _parse_datetime(value, layer)
+    except BadRequest as exc:
+        if exc.code == "invalid_datetime":
+            raise
+        raise BadRequest(f"datetime: {exc.detail}", code="invalid_datetime") from None
+
+
+def _parse_datetime(value: str | None, layer: Layer) -> tuple[datetime | None, datetime | None]:
     """``datetime`` as an instant or an interval ``start/end`` with open ends ``..``/empty.
 
     An instant date-time matches exactly; a date-only instant matches that whole UTC day.
-    Returns (start, end), inclusive; ``None`` is unbounded.
+    Returns (start, end), inclusive; ``None`` is unbounded.  A layer without a temporal
+    property has no time to filter on, so every feature matches (Features Part 1,
+    /req/core/fc-time-response); the value must still be well formed.
     """
     if value is None:
         return None, None
-    if layer.time_field is None:
-        raise BadRequest(
-            f"collection {layer.id!r} has no temporal property; datetime cannot be used",
-            code="invalid_datetime",
-        )
     v = value.strip()
     if "/" in v:
         a, _, b = v.partition("/")
@@ -131,10 +207,14 @@ def parse_datetime(value: str | None, layer: Layer) -> tuple[datetime | None, da
             raise BadRequest(
                 f"datetime interval start is after its end: {v}", code="invalid_datetime"
             )
+        if layer.time_field is None:
+            return None, None
         return start, end
     if v == "..":
         raise BadRequest("datetime '..' needs an interval", code="invalid_datetime")
     t = parse_instant(v)
+    if layer.time_field is None:
+        return None, None
     if len(v) == 10:  # a date: the whole day
         from datetime import timedelta
 

@@ -29,13 +29,32 @@ def column_text(prop: Property, alias: str = "t") -> str:
     return f"{alias}.{ident(prop.name)}::text"
 
 
+def geometry_sql(alias: str = "t", srid: int = 4326, lat_first: bool = False) -> str:
+    """The stored EPSG:4326 geometry of a row, transformed to ``srid`` and, for a CRS whose
+    first axis is latitude (``lat_first``), with its coordinates swapped."""
+    geom = f"{alias}.geom"
+    if int(srid) != 4326:
+        geom = f"ST_Transform({geom}, {int(srid)})"
+    if lat_first:
+        geom = f"ST_FlipCoordinates({geom})"
+    return geom
+
+
 def feature_json(
-    layer: Layer, props: Iterable[Property], alias: str = "t", extra: dict[str, str] | None = None
+    layer: Layer,
+    props: Iterable[Property],
+    alias: str = "t",
+    extra: dict[str, str] | None = None,
+    geom: str | None = None,
+    decimals: int = COORD_DECIMALS,
 ) -> str:
     """SQL building one GeoJSON Feature (as ``json``) of a row of ``layer``.
 
     Args:
         extra: additional property name → SQL expression (e.g. a computed distance in metres).
+        geom: SQL of the geometry to write (default: the stored EPSG:4326 one, lon/lat);
+            see :func:`geometry_sql`.
+        decimals: decimal places of the coordinates.
     """
     args: list[str] = []
     for p in props:
@@ -48,7 +67,8 @@ def feature_json(
     return (
         "json_build_object('type', 'Feature', 'id', "
         f"{alias}.{ident(layer.key)}, 'geometry', "
-        f"ST_AsGeoJSON({alias}.geom, {COORD_DECIMALS})::json, 'properties', {props_sql})"
+        f"ST_AsGeoJSON({geom or alias + '.geom'}, {int(decimals)})::json, "
+        f"'properties', {props_sql})"
     )
 
 

@@ -72,9 +72,9 @@ def geojson(body: Any, status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code, media_type=GEOJSON)
 
 
-def geojson_text(text: str) -> Response:
+def geojson_text(text: str, headers: dict[str, str] | None = None) -> Response:
     """GeoJSON already serialised (e.g. by PostGIS), served without re-parsing."""
-    return Response(text.encode(), media_type=GEOJSON)
+    return Response(text.encode(), media_type=GEOJSON, headers=headers)
 
 
 def feature_collection_text(head: dict[str, Any], features: list[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,10 +23,12 @@ from geo_service.deps import CatalogDep, PoolDep, SettingsDep
 from geo_service.errors import BadRequest, NotFound
 from geo_service.features import documents as docs
 from geo_service.features.cql import (
+    LEGACY_FILTER_LANGS,
     MAX_ANONYMOUS_FILTER_VERTICES,
     MAX_FILTER_VERTICES,
     parse_filter,
 )
+from geo_service.features.formats import choose_format
 from geo_service.features.items import ItemsQuery, count_matched, fetch_csv, fetch_features
 from geo_service.features.params import (
     DEFAULT_LIMIT,
@@ -33,8 +36,10 @@ from geo_service.features.params import (
     check_visible,
     coerce_value,
     parse_bbox,
+    parse_crs,
     parse_datetime,
     parse_int,
+    parse_limit,
     parse_properties,
     parse_sortby,
 )
@@ -113,6 +118,19 @@ async def landing_page(
     return JSONResponse(docs.landing(base_url(request)))
 
 
+@router.get(
+    "/api",
+    summary="The OpenAPI 3.0 definition of this service (the landing page's service-desc)",
+    response_class=Response,
+    responses={200: {"content": {docs.OPENAPI: {}}}},
+)
+async def api_definition(request: Request) -> Response:
+    """The document of ``/openapi.json``, served with the OpenAPI 3.0 media type that
+    OGC API clients ask for."""
+    spec = request.app.openapi()
+    return Response(json.dumps(spec, ensure_ascii=False).encode(), media_type=docs.OPENAPI)
+
+
 @router.get("/conformance", summary="Conformance classes")
 async def conformance(f: str | None = Query(None, description=FORMAT_DOC)) -> JSONResponse:
     json_format(f)
@@ -139,9 +157,9 @@ async def collections(
     )
 
 
-@router.get("/collections/{collection_id}", summary="One collection")
+@router.get("/collections/{collectionId}", summary="One collection")
 async def collection(
-    collection_id: str,
+    collectionId: str,
     request: Request,
     pool: PoolDep,
     catalog: CatalogDep,
@@ -149,21 +167,26 @@ async def collection(
     f: str | None = Query(None, description=FORMAT_DOC),
 ) -> JSONResponse:
     json_format(f)
-    layer = readable_layer(catalog, collection_id, role)
+    layer = readable_layer(catalog, collectionId, role)
     ext = await layer_extents(request, pool, [layer])
     return JSONResponse(docs.collection(base_url(request), layer, ext.get(layer.id)))
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)")
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="Queryable properties (JSON Schema 2020-12)",
+    response_class=JSONResponse,
+    responses={200: {"content": {SCHEMA_JSON: {}}}},
+)
 async def queryables(
-    collection_id: str,
+    collectionId: str,
     request: Request,
     catalog: CatalogDep,
     role: RoleDep,
     f: str | None = Query(None, description=FORMAT_DOC),
 ) -> JSONResponse:
     json_format(f)
-    layer = readable_layer(catalog, collection_id, role)
+    layer = readable_layer(catalog, collectionId, role)
     doc = docs.queryables(base_url(request), layer, list(layer.visible_properties(role)))
     return JSONResponse(doc, media_type=SCHEMA_JSON)
 
@@ -185,7 +208,7 @@ class ItemsRequest:
 
 
 def items_request(
-    collection_id: str,
+    collectionId: str,
     request: Request,
     catalog: CatalogDep,
     role: RoleDep,
@@ -193,9 +216,14 @@ def items_request(
     bbox: str | None = Query(
         None, description="minx,miny,maxx,maxy in bbox-crs (default CRS84 lon/lat)"
     ),
-    bbox_crs: str | None = Query(None, alias="bbox-crs", description="CRS84 or EPSG:3857 URI"),
+    bbox_crs: str | None = Query(
+        None, alias="bbox-crs", description="CRS of bbox (URI; default CRS84)"
+    ),
+    crs: str | None = Query(None, description="CRS of the returned geometries (URI)"),
     limit: str | None = Query(
-        None, description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT})"
+        None,
+        description=f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT}); more is clamped to "
+        f"{MAX_LIMIT}",
     ),
     offset: str | None = Query(None, description="Features to skip"),
     filter_: str | None = Query(None, alias="filter", description="CQL2 filter"),
@@ -210,27 +238,28 @@ def items_request(
     datetime_: str | None = Query(
         None, alias="datetime", description="Instant or interval a/b (open end ..)"
     ),
-    f: str | None = Query(None, description="json (GeoJSON, default) or csv"),
+    f: str | None = Query(
+        None, description="json (GeoJSON, default) or csv; without it the Accept header chooses"
+    ),
 ) -> ItemsRequest:
     """Dependency: every query parameter of /items checked and turned into an
     :class:`ItemsQuery`. Other parameters named like a property filter by equality."""
-    layer = readable_layer(catalog, collection_id, role)
-    fmt = (f or "json").lower()
-    if fmt not in ("json", "geojson", "csv"):
-        raise BadRequest(f"unsupported format f={f!r}; use json or csv", code="invalid_format")
+    layer = readable_layer(catalog, collectionId, role)
+    fmt = choose_format(f, request.headers.get("accept"), ("json", "csv"))
     visible = {p.name for p in layer.visible_properties(role)}
     q = ItemsQuery(
         layer=layer,
         visible=visible,
         props=parse_properties(properties, layer, visible),
         bbox=parse_bbox(bbox, bbox_crs),
-        limit=parse_int("limit", limit, DEFAULT_LIMIT, 1, MAX_LIMIT),
+        limit=parse_limit(limit),
         offset=parse_int("offset", offset, 0, 0, 2**62),
         sortby=parse_sortby(sortby, layer, visible),
         # Without a key a caller is anyone: complex filter geometries only with a key.
         max_filter_vertices=(
             MAX_ANONYMOUS_FILTER_VERTICES if caller.key_prefix is None else MAX_FILTER_VERTICES
         ),
+        crs=parse_crs(crs),
     )
     q.start, q.end = parse_datetime(datetime_, layer)
     if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
@@ -242,7 +271,7 @@ def items_request(
         q.filters.append({"op": "=", "args": [{"property": name}, coerce_value(prop, raw)]})
     if filter_ is not None and filter_.strip():
         q.filters.append(parse_filter(filter_, filter_lang))
-    elif filter_lang and filter_lang not in ("cql2-text", "cql2-json"):
+    elif filter_lang and filter_lang not in ("cql2-text", "cql2-json", *LEGACY_FILTER_LANGS):
         raise BadRequest(f"unsupported filter-lang {filter_lang!r}; use cql2-text or cql2-json")
     return ItemsRequest(layer, q, fmt == "csv")
 
@@ -250,12 +279,26 @@ def items_request(
 ItemsRequestDep = Annotated[ItemsRequest, Depends(items_request)]
 
 
+def _format_url(request: Request, fmt: str) -> str:
+    items = [(k, v) for k, v in request.query_params.multi_items() if k != "f"]
+    items.append(("f", fmt))
+    return request_url(request, urlencode(items))
+
+
 def page_links(
     request: Request, layer: Layer, q: ItemsQuery, media: str, *, returned: int, more: bool
 ) -> list[dict[str, Any]]:
-    """``self``, ``collection`` and, where there are such pages, ``next`` and ``prev``."""
+    """``self``, ``alternate`` (the page in the other format), ``collection`` and, where
+    there are such pages, ``next`` and ``prev``."""
+    csv = media == CSV
     links = [
         docs.link(request_url(request), "self", media, "This page"),
+        docs.link(
+            _format_url(request, "json" if csv else "csv"),
+            "alternate",
+            GEOJSON if csv else CSV,
+            "This page as GeoJSON" if csv else "This page as CSV",
+        ),
         docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", JSON),
     ]
     if more and returned > 0:
@@ -266,8 +309,13 @@ def page_links(
     return links
 
 
+def time_stamp() -> str:
+    """Now, in UTC, as the ``timeStamp`` of a response (RFC 3339)."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @router.get(
-    "/collections/{collection_id}/items",
+    "/collections/{collectionId}/items",
     summary="Features of a collection (GeoJSON or CSV)",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}, CSV: {}}}},
@@ -292,44 +340,59 @@ async def items(
             features = await fetch_features(conn, q, deadline)
             returned = len(features)
         matched, estimated = await count_matched(conn, q, deadline=deadline)
+    stamp = time_stamp()
     more = returned == q.limit if estimated else q.offset + returned < matched
     links = page_links(request, layer, q, CSV if req.csv else GEOJSON, returned=returned, more=more)
+    crs_header = {"Content-Crs": f"<{q.crs.uri}>"}
     if req.csv:
         headers = {
             "Content-Disposition": f'attachment; filename="{layer.id}.csv"',
             "OGC-NumberMatched": str(matched),
             "OGC-NumberReturned": str(returned),
+            "OGC-TimeStamp": stamp,
             "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"' for lk in links),
+            **crs_header,
         }
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    head: dict[str, Any] = {"numberMatched": matched, "numberReturned": returned}
+    head: dict[str, Any] = {
+        "timeStamp": stamp,
+        "numberMatched": matched,
+        "numberReturned": returned,
+    }
     if estimated:
         head["numberMatchedEstimated"] = True
     head["links"] = links
-    return geojson_text(feature_collection_text(head, features))
+    return geojson_text(feature_collection_text(head, features), headers=crs_header)
 
 
 @router.get(
-    "/collections/{collection_id}/items/{feature_id}",
+    "/collections/{collectionId}/items/{featureId}",
     summary="One feature by its id (the `code` property)",
     response_class=Response,
     responses=GEOJSON_200,
 )
 async def item(
-    collection_id: str,
-    feature_id: str,
+    collectionId: str,
+    featureId: str,
     request: Request,
     pool: PoolDep,
     catalog: CatalogDep,
     role: RoleDep,
     properties: str | None = Query(None, description="Comma-separated properties to return"),
+    crs: str | None = Query(None, description="CRS of the returned geometry (URI)"),
     f: str | None = Query(None, description=FORMAT_DOC),
 ) -> Response:
     json_format(f)
-    layer = readable_layer(catalog, collection_id, role)
+    feature_id = featureId
+    layer = readable_layer(catalog, collectionId, role)
     visible = {p.name for p in layer.visible_properties(role)}
     q = ItemsQuery(
-        layer, visible, parse_properties(properties, layer, visible), fid=feature_id, limit=1
+        layer,
+        visible,
+        parse_properties(properties, layer, visible),
+        fid=feature_id,
+        limit=1,
+        crs=parse_crs(crs),
     )
     async with pool.acquire() as conn:
         rows = await fetch_features(conn, q)
@@ -342,4 +405,7 @@ async def item(
         docs.link(request_url(request), "self", GEOJSON, "This feature"),
         docs.link(f"{base}/collections/{layer.id}", "collection", JSON),
     ]
-    return geojson_text(rows[0][:-1] + ', "links": ' + json.dumps(links) + "}")
+    return geojson_text(
+        rows[0][:-1] + ', "links": ' + json.dumps(links) + "}",
+        headers={"Content-Crs": f"<{q.crs.uri}>"},
+    )

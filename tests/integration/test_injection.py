@@ -95,6 +95,7 @@ PATH_DEFAULTS = {
     "collection_id": "venues",
     "collectionId": "venues",
     "feature_id": "V1",
+    "featureId": "V1",
     "tileMatrixSetId": "WebMercatorQuad",
     "z": "14",
     "x": "13352",
