@@ -14,7 +14,13 @@ import shapely
 from playwright.sync_api import Page
 
 from layers.keys import create_key
-from tests.support.chromium import chromium, screenshot, wait_ready
+from tests.support.chromium import (
+    chromium,
+    last_mile_box,
+    screenshot,
+    wait_last_mile,
+    wait_ready,
+)
 from tests.support.emergency_world import insert_run
 from tests.support.pg import demo_database, free_port
 from tests.support.servers import LiveServer
@@ -58,25 +64,6 @@ def page() -> Iterator[Page]:
             context.close()
 
 
-def _box(page: Page, code: str) -> dict:
-    return page.evaluate(
-        "(code) => { const b = document.querySelector("
-        "`li.warning[data-warning-code='${code}'] .last-mile`);"
-        " return b ? {...b.dataset, text: b.textContent} : null; }",
-        code,
-    )
-
-
-def _wait_box(page: Page, code: str, field: str, value: int) -> None:
-    page.wait_for_function(
-        "([code, field, value]) => { const b = document.querySelector("
-        "`li.warning[data-warning-code='${code}'] .last-mile`);"
-        " return b && Number(b.dataset[field]) === value; }",
-        arg=[code, field, value],
-        timeout=15_000,
-    )
-
-
 def test_screen_follows_acks_and_transfers(live: dict, page: Page) -> None:
     base = live["server"].base_url
     api = httpx.Client(base_url=base, headers={"X-API-Key": live["key"]}, timeout=60)
@@ -92,21 +79,21 @@ def test_screen_follows_acks_and_transfers(live: dict, page: Page) -> None:
 
     page.goto(base + "/screen")
     wait_ready(page)
-    _wait_box(page, code, "recipients", recipients)
-    box = _box(page, code)
+    wait_last_mile(page, code, "recipients", recipients)
+    box = last_mile_box(page, code)
     assert box["acknowledged"] == "0" and int(box["toMove"]) == vulnerable
     assert "叫应 0/" in box["text"] and "待转移" in box["text"]
 
     # Two receipts and one transfer arrive while the page stays open.
     for who in [x["code"] for x in acks["waiting"][:2]]:
         assert api.post(f"/warnings/{code}/acks", json={"code": who}).status_code == 200
-    _wait_box(page, code, "acknowledged", 2)
+    wait_last_mile(page, code, "acknowledged", 2)
     rows = api.get(f"/warnings/{code}/evacuation.csv").content.decode("utf-8-sig").splitlines()
     resident = rows[1].split(",")[0]
     r = api.post(f"/warnings/{code}/residents/{resident}/status", json={"status": "已转移"})
     assert r.status_code == 200, r.text
-    _wait_box(page, code, "toMove", vulnerable - 1)
-    box = _box(page, code)
+    wait_last_mile(page, code, "toMove", vulnerable - 1)
+    box = last_mile_box(page, code)
     share = f"{100 * 2 / recipients:.1f}"
     assert f"2/{recipients}" in box["text"] and f"{share}%" in box["text"]
     # The wall runs as the anonymous viewer: no cadre's or resident's name or phone on it.

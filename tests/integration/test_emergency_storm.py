@@ -1,11 +1,15 @@
 """The whole storm on a demo city and a real server process: gauge readings → nowcast (both
-models) → warning → exposure (checked against H3 cells of the addresses) → the SSE client
-receives it → lift; and ``onemap nowcast`` from the command line."""
+models) → warning → CAP message valid against the OASIS schema → the Atom feed lists it → a
+subscriber receives it signed → exposure (checked against H3 cells of the addresses) → cadres
+acknowledge and a vulnerable resident is moved, all followed live on /screen → lift sends a
+Cancel referencing the alert; and ``onemap nowcast`` from the command line."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import hmac
 import io
 import os
 import subprocess
@@ -14,13 +18,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import feedparser
 import h3
 import httpx
 import psycopg
 import pytest
 
 from layers.keys import create_key
+from tests.support.cap import assert_valid_cap, parse_cap
+from tests.support.chromium import chromium, last_mile_box, wait_last_mile, wait_ready
 from tests.support.pg import demo_database
+from tests.support.receiver import Receiver
 from tests.support.sse_client import SseReader
 
 DB_NAME = "emergency_storm_module"
@@ -44,11 +52,39 @@ def _wait_run(base: str, run_id: int, timeout_s: float = 600) -> dict:
     raise AssertionError(f"run {run_id} did not finish in {timeout_s} s")
 
 
-def test_storm_walk(demo, live_server_factory) -> None:
+def _subscribe(url: str, receiver: Receiver, secret: str) -> None:
+    proc = subprocess.run(
+        [str(BIN / "onemap"), "subscriptions", "add", receiver.url, "--secret", secret],
+        env={**os.environ, "ONEMAP_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def _signed(post, secret: str) -> bool:
+    ts = post.headers["X-OneMap-Timestamp"]
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + post.body, hashlib.sha256)
+    return post.headers["X-OneMap-Signature"] == "sha256=" + mac.hexdigest()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_storm_walk(demo, live_server_factory, receiver) -> None:
     url, data_dir = demo
     key, _ = create_key(url, "应急值班", "operator")
     op = {"X-API-Key": key}
-    server = live_server_factory({"ONEMAP_DATABASE_URL": url, "ONEMAP_DATA_DIR": str(data_dir)})
+    secret = "a-secret-the-county-system-shares"
+    _subscribe(url, receiver, secret)
+    server = live_server_factory(
+        {"ONEMAP_DATABASE_URL": url, "ONEMAP_DATA_DIR": str(data_dir), "ONEMAP_PUSH_POLL_S": "0.2"}
+    )
     base = server.base_url
     sse = SseReader(base + "/events")
 
@@ -102,6 +138,17 @@ def test_storm_walk(demo, live_server_factory) -> None:
     ev = sse.next("warning_issued", timeout_s=5)
     assert ev.data["code"] == code and ev.received - committed <= 2.0
 
+    # 3b. Its CAP Alert: valid, in the feed, pushed signed to the subscriber.
+    cap_xml = httpx.get(f"{base}/warnings/{code}.cap", timeout=30).content
+    assert_valid_cap(cap_xml)
+    alert = parse_cap(cap_xml)
+    assert alert["msgType"] == "Alert" and alert["identifier"] == ev.data["cap"]
+    assert alert["severity"] == {"yellow": "Moderate", "orange": "Severe", "red": "Extreme"}[level]
+    feed = feedparser.parse(httpx.get(base + "/warnings/feed.atom", timeout=30).content)
+    assert [e.get("cap_identifier") for e in feed.entries] == [alert["identifier"]]
+    (pushed,) = receiver.wait_accepted(1)
+    assert pushed.body == cap_xml and _signed(pushed, secret)
+
     # 4. Exposure: the addresses whose H3 cell is one of the run's cells at the level.
     cells = httpx.get(
         f"{base}/risk/runs/{run['id']}/cells", params={"level_min": top}, timeout=60
@@ -126,16 +173,67 @@ def test_storm_walk(demo, live_server_factory) -> None:
     assert summary["warnings"]["active"] == 1 and summary["warnings"]["by_level"][level] == 1
     assert summary["latest_run"]["id"] == max(finished)
 
-    # 5. Lift: every client hears it; the warning stays in the history.
-    r = httpx.post(f"{base}/warnings/{code}/lift", json={"reason": "雨停"}, headers=op, timeout=30)
-    assert r.status_code == 200
+    # 4b. The last mile, watched on the wall: cadres acknowledge, a resident is moved.
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(base + "/screen")
+        wait_ready(page)
+        acks = httpx.get(f"{base}/warnings/{code}/acks", headers=op, timeout=30).json()
+        progress = acks["progress"]
+        assert progress["recipients"] >= 2 and progress["vulnerable"] >= 1, progress
+        wait_last_mile(page, code, "recipients", progress["recipients"])
+        cadres = [x["code"] for x in acks["waiting"] if x["kind"] == "cadre"][:2]
+        assert len(cadres) == 2, acks["waiting"][:3]
+        for cadre in cadres:
+            r = httpx.post(f"{base}/warnings/{code}/acks", json={"code": cadre}, headers=op)
+            assert r.status_code == 200, r.text
+        wait_last_mile(page, code, "acknowledged", 2)
+        evacuation = httpx.get(f"{base}/warnings/{code}/evacuation.csv", headers=op, timeout=60)
+        first = next(csv.DictReader(io.StringIO(evacuation.content.decode("utf-8-sig"))))
+        r = httpx.post(
+            f"{base}/warnings/{code}/residents/{first['resident_code']}/status",
+            json={"status": "已转移"},
+            headers=op,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        wait_last_mile(page, code, "toMove", progress["vulnerable"] - 1)
+        assert f"2/{progress['recipients']}" in last_mile_box(page, code)["text"]
+
+        # 5. Lift: every client hears it, the wall drops it; the warning stays in the history.
+        r = httpx.post(
+            f"{base}/warnings/{code}/lift", json={"reason": "雨停"}, headers=op, timeout=30
+        )
+        assert r.status_code == 200
+        page.wait_for_function(
+            "(code) => !document.querySelector(`li.warning[data-warning-code='${code}']`)",
+            arg=code,
+            timeout=15_000,
+        )
     assert sse.next("warning_lifted", timeout_s=5).data["code"] == code
+    cancel_xml = receiver.wait_accepted(2)[1].body
+    assert_valid_cap(cancel_xml)
+    cancel = parse_cap(cancel_xml)
+    assert (
+        cancel["msgType"] == "Cancel"
+        and cancel["references"].split(",")[1] == (alert["identifier"])
+    )
+    feed = feedparser.parse(httpx.get(base + "/warnings/feed.atom", timeout=30).content)
+    assert [e.get("cap_msgtype") for e in feed.entries] == ["Cancel"]
     assert httpx.get(base + "/warnings", timeout=30).json()["features"] == []
     history = httpx.get(base + "/warnings?status=all", timeout=30).json()["features"]
     assert [f["properties"]["status"] for f in history] == ["lifted"]
     with psycopg.connect(url) as conn:
         actions = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY id")]
-    for action in ("readings.ingest", "nowcast.start", "warning.issue", "warning.lift"):
+    for action in (
+        "readings.ingest",
+        "nowcast.start",
+        "warning.issue",
+        "warning.ack",
+        "warning.resident_status",
+        "warning.evacuation_list",
+        "warning.lift",
+    ):
         assert action in actions
 
 

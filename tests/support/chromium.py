@@ -124,3 +124,28 @@ def rendered(page: Page, style_layer: str) -> list[dict]:
         ".map(f => f.properties)",
         style_layer,
     )
+
+
+_LAST_MILE = "document.querySelector(`li.warning[data-warning-code='${code}'] .last-mile`)"
+
+
+def last_mile_box(page: Page, code: str) -> dict:
+    """The screen's last-mile box of a warning: its data attributes and text."""
+    box = page.evaluate(
+        f"(code) => {{ const b = {_LAST_MILE}; return b ? {{...b.dataset, text: b.textContent}}"
+        " : null; }",
+        code,
+    )
+    assert box is not None, f"the screen shows no last-mile box for warning {code}"
+    return dict(box)
+
+
+def wait_last_mile(page: Page, code: str, field: str, value: int, timeout_ms: int = 15_000) -> None:
+    """Waits until the warning's last-mile box shows ``value`` in data attribute ``field``
+    (``recipients``, ``acknowledged``, ``toMove`` …)."""
+    page.wait_for_function(
+        f"([code, field, value]) => {{ const b = {_LAST_MILE};"
+        " return b && Number(b.dataset[field]) === value; }",
+        arg=[code, field, value],
+        timeout=timeout_ms,
+    )
