@@ -314,3 +314,158 @@ def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[st
         "skill_train_ge10": day_skill(model, train),
         "skill_test_ge10": day_skill(model, test) if len(test) else None,
     }
+
+
+# --- two-day rain: the forms compared with the default ----------------------------------------
+
+#: Rain variables of the forms :func:`compare_rain_forms` fits, with the default first. R24 is
+#: the day's rain, R_prev the day before, R48 = R24 + R_prev (the two-day rain of China's
+#: 1–3 day totals and the GEO's rolling windows), Re the effective antecedent rain of the ten
+#: days before the day and Re2 that of the ten days before the two days.
+RAIN_FORMS: dict[str, str] = {
+    "r24_re": "ln(1 + R24), Re/100",
+    "r48_re2": "ln(1 + R48), Re2/100",
+    "r24_r48_re2": "ln(1 + R24), ln(1 + R48), Re2/100",
+    "r24_prev_re2": "ln(1 + R24), R_prev/100, Re2/100",
+}
+
+
+def two_day_table(rain: pd.Series, counts: pd.Series, start: str, end: str) -> pd.DataFrame:
+    """One row per day of [start, end] with rain: ``n``, ``r24_mm``, ``r_prev_mm``,
+    ``re_mm`` (ten days before the day) and ``re2_mm`` (ten days before the day before)."""
+    full = rain.asfreq("D").fillna(0.0)
+    re1 = antecedent_re_mm(rain)
+    re2 = re1.shift(1, fill_value=0.0)
+    idx = pd.date_range(start, end, freq="D")
+    out = pd.DataFrame(
+        {
+            "n": counts.reindex(idx, fill_value=0).to_numpy("float64"),
+            "r24_mm": rain.reindex(idx).to_numpy("float64"),
+            "r_prev_mm": full.shift(1, fill_value=0.0).reindex(idx).to_numpy("float64"),
+            "re_mm": re1.reindex(idx).to_numpy("float64"),
+            "re2_mm": re2.reindex(idx).to_numpy("float64"),
+        },
+        index=idx,
+    )
+    return out[out["r24_mm"].notna()].fillna(0.0)
+
+
+def form_matrix(days: pd.DataFrame, form: str) -> np.ndarray:
+    """The regressors of one of :data:`RAIN_FORMS` for the rows of :func:`two_day_table`."""
+    r24 = np.log1p(days["r24_mm"].to_numpy("float64"))
+    prev = days["r_prev_mm"].to_numpy("float64")
+    r48 = np.log1p(days["r24_mm"].to_numpy("float64") + prev)
+    re2 = days["re2_mm"].to_numpy("float64") / 100.0
+    if form == "r24_re":
+        return np.column_stack([r24, days["re_mm"].to_numpy("float64") / 100.0])
+    if form == "r48_re2":
+        return np.column_stack([r48, re2])
+    if form == "r24_r48_re2":
+        return np.column_stack([r24, r48, re2])
+    if form == "r24_prev_re2":
+        return np.column_stack([r24, prev / 100.0, re2])
+    raise ModelInputError(f"unknown rain form {form!r}; use one of {', '.join(RAIN_FORMS)}")
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def compare_rain_forms(
+    days: pd.DataFrame,
+    *,
+    fit_to_year: int = 2001,
+    inner_fit_to_year: int = 1995,
+    ks: Sequence[int] = (3, 10, 50),
+    alarm_k: int = 10,
+    alarm_p: float = DEFAULT_CLASS_RULES[1][1],
+    days_of_interest: Sequence[str] = (),
+    rules: Sequence[tuple[int, float]] = DEFAULT_CLASS_RULES,
+) -> dict[str, Any]:
+    """Fit each of :data:`RAIN_FORMS` by maximum likelihood and score it out of sample.
+
+    A form is chosen on the **inner** split (fit up to ``inner_fit_to_year``, log loss on the
+    years up to ``fit_to_year``); the test years after ``fit_to_year`` are reported, not used
+    to choose. For each form: log loss ×1000 per k (inner and test), the test skill of the
+    alarm P(N ≥ ``alarm_k``) ≥ ``alarm_p``, P(N ≥ ``alarm_k``) on ``days_of_interest``
+    (ISO dates) and what lowering the alarm probability until those days are caught would
+    cost on the test years (POD and false-alarm days a year), and the rain class (0..3, the
+    class ``rules`` fitted up to ``fit_to_year``) those days get.
+
+    Args:
+        days: :func:`two_day_table`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    year = pd.DatetimeIndex(days.index).year
+    parts = {
+        "inner_fit": days[year <= inner_fit_to_year],
+        "inner_val": days[(year > inner_fit_to_year) & (year <= fit_to_year)],
+        "fit": days[year <= fit_to_year],
+        "test": days[year > fit_to_year],
+    }
+    for name, part in parts.items():
+        if len(part) == 0:
+            raise ModelInputError(f"no day in the {name} period")
+    wanted = days.loc[days.index.isin(pd.DatetimeIndex(list(days_of_interest)))]
+
+    def fit(part: pd.DataFrame, form: str, k: int) -> Any:
+        y = part["n"].to_numpy() >= k
+        if y.sum() < 3 or (~y).sum() < 3:
+            raise ModelInputError(f"too few days with and without ≥ {k} incidents to fit")
+        return LogisticRegression(C=1e6, max_iter=10_000).fit(form_matrix(part, form), y)
+
+    out: dict[str, Any] = {}
+    test = parts["test"]
+    event = test["n"].to_numpy() >= alarm_k
+    years = len(test) / 365.25
+
+    def skill(prob: np.ndarray, p: float) -> dict[str, float]:
+        alarm = prob >= p
+        return {
+            "pod": float((alarm & event).sum() / max(int(event.sum()), 1)),
+            "false_alarm_days_per_year": float((alarm & ~event).sum() / years),
+        }
+
+    for form, text in RAIN_FORMS.items():
+        row: dict[str, Any] = {"regressors": text, "inner_log_loss_x1000": {}}
+        row["test_log_loss_x1000"] = {}
+        for k in ks:
+            inner = fit(parts["inner_fit"], form, k)
+            y_val = (parts["inner_val"]["n"].to_numpy() >= k).astype("float64")
+            p_val = inner.predict_proba(form_matrix(parts["inner_val"], form))[:, 1]
+            row["inner_log_loss_x1000"][str(k)] = round(1000 * _log_loss(p_val, y_val), 2)
+            outer = fit(parts["fit"], form, k)
+            y_test = (test["n"].to_numpy() >= k).astype("float64")
+            p_test = outer.predict_proba(form_matrix(test, form))[:, 1]
+            row["test_log_loss_x1000"][str(k)] = round(1000 * _log_loss(p_test, y_test), 2)
+        row["inner_log_loss_sum"] = round(sum(row["inner_log_loss_x1000"].values()), 2)
+        row["test_log_loss_sum"] = round(sum(row["test_log_loss_x1000"].values()), 2)
+        alarm_model = fit(parts["fit"], form, alarm_k)
+        prob = alarm_model.predict_proba(form_matrix(test, form))[:, 1]
+        row[f"test_skill_p{alarm_p:g}"] = skill(prob, alarm_p)
+        if len(wanted):
+            p_days = alarm_model.predict_proba(form_matrix(wanted, form))[:, 1]
+            row[f"p_ge_{alarm_k}_on_days"] = {
+                str(d.date()): round(float(v), 4) for d, v in zip(wanted.index, p_days, strict=True)
+            }
+            lowest = float(p_days.min())
+            row["test_skill_to_catch_them"] = {"p": round(lowest, 4), **skill(prob, lowest)}
+            cls = np.zeros(len(wanted), dtype="int64")
+            for c, (k, p) in enumerate(rules, start=1):
+                m_k = fit(parts["fit"], form, k)
+                cls[m_k.predict_proba(form_matrix(wanted, form))[:, 1] >= p - 1e-12] = c
+            row["rain_class_on_days"] = {
+                str(d.date()): int(v) for d, v in zip(wanted.index, cls, strict=True)
+            }
+        out[form] = row
+    best = min(out, key=lambda f: out[f]["inner_log_loss_sum"])
+    return {
+        "forms": out,
+        "chosen_on_inner_split": best,
+        "periods": {
+            name: [str(p.index.min().date()), str(p.index.max().date())]
+            for name, p in parts.items()
+        },
+    }

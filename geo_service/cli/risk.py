@@ -569,6 +569,21 @@ def calibrate_rain_cmd(
     natural_only: Annotated[
         bool, typer.Option("--natural-only", help="Only natural-hillside incidents")
     ] = False,
+    compare_forms: Annotated[
+        bool,
+        typer.Option(
+            "--compare-forms",
+            help="Also fit the two-day rain forms (R48, the day before) and score them out of "
+            "sample: chosen on --inner-fit-to .. --fit-to, reported on the years after",
+        ),
+    ] = False,
+    inner_fit_to: Annotated[
+        int, typer.Option("--inner-fit-to", help="Inner split for --compare-forms")
+    ] = 1995,
+    day: Annotated[
+        list[str] | None,
+        typer.Option("--day", help="With --compare-forms: a day (ISO) to report P and class for"),
+    ] = None,
 ) -> None:
     """Fit the rain classes on a landslide record and a daily rain series; prints JSON whose
     ``rain_model`` can be passed in --params."""
@@ -584,4 +599,13 @@ def calibrate_rain_cmd(
         year = pd.DatetimeIndex(days.index).year
         model = calibration.fit_rain_model(days[year <= fit_to])
         report = calibration.report(model, days[year <= fit_to], days[year > fit_to])
+        if compare_forms:
+            sub = inc[inc["natural"]] if natural_only else inc
+            two_day = calibration.two_day_table(
+                series, sub["date"].value_counts(), str(first.date()), str(last.date())
+            )
+            report["rain_forms"] = calibration.compare_rain_forms(
+                two_day, fit_to_year=fit_to, inner_fit_to_year=inner_fit_to,
+                days_of_interest=day or (),
+            )  # fmt: skip
     typer.echo(json.dumps(report, indent=2, default=float))

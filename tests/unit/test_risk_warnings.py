@@ -291,3 +291,92 @@ def test_cli_hindcast_and_calibrate(hills, tmp_path) -> None:
     assert got["n_events"] == 20  # only the storm's events, the rest were the inventory
     assert (tmp_path / "h" / "curve.png").exists()
     assert "yellow" in result.output and "hit rate" in result.output
+
+
+def _synthetic_two_day_record(n_days: int = 9000, seed: int = 1) -> tuple[pd.Series, pd.Series]:
+    """Daily rain and incident counts where landslides follow the previous day's rain as much
+    as the day's own (a storm that ends before the failures are reported)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range("1980-01-01", periods=n_days, freq="D")
+    rain = pd.Series(rng.gamma(0.4, 25.0, n_days), index=idx)
+    prev = rain.shift(1, fill_value=0.0).to_numpy()
+    mu = np.exp(-5.0 + 0.9 * np.log1p(rain.to_numpy()) + 0.9 * np.log1p(prev))
+    return rain, pd.Series(rng.poisson(mu), index=idx)
+
+
+def test_two_day_table_lines_up_the_day_before_and_its_antecedent() -> None:
+    idx = pd.date_range("2000-01-01", periods=14, freq="D")
+    rain = pd.Series([0.0] * 10 + [10.0, 20.0, 40.0, 0.0], index=idx)
+    counts = pd.Series({idx[12]: 3})
+    t = calibration.two_day_table(rain, counts, "2000-01-01", "2000-01-14")
+    day = t.loc[idx[12]]
+    assert day["n"] == 3 and day["r24_mm"] == 40.0 and day["r_prev_mm"] == 20.0
+    assert day["re_mm"] == pytest.approx(0.8 * 20 + 0.64 * 10)  # the ten days before the day
+    assert day["re2_mm"] == pytest.approx(0.8 * 10)  # the ten days before the day before
+    r48 = np.expm1(calibration.form_matrix(t.loc[[idx[12]]], "r48_re2")[0, 0])
+    assert r48 == pytest.approx(60.0)
+    with pytest.raises(ModelInputError):
+        calibration.form_matrix(t, "r72")
+
+
+def test_compare_rain_forms_picks_the_two_day_form_when_the_record_says_so() -> None:
+    rain, counts = _synthetic_two_day_record()
+    days = calibration.two_day_table(rain, counts, "1980-01-01", str(rain.index[-1].date()))
+    late = rain.index[-200]
+    got = calibration.compare_rain_forms(
+        days, fit_to_year=2000, inner_fit_to_year=1992, ks=(1, 3, 5), alarm_k=3,
+        days_of_interest=[str(late.date())], rules=((1, 0.25), (3, 0.25), (5, 0.25)),
+    )  # fmt: skip
+    forms = got["forms"]
+    assert set(forms) == set(calibration.RAIN_FORMS)
+    # the 24 h form cannot see the day before: every two-day form beats it out of sample
+    base = forms["r24_re"]
+    for name in ("r48_re2", "r24_r48_re2", "r24_prev_re2"):
+        assert forms[name]["inner_log_loss_sum"] < base["inner_log_loss_sum"], name
+        assert forms[name]["test_log_loss_sum"] < base["test_log_loss_sum"], name
+    assert got["chosen_on_inner_split"] != "r24_re"
+    assert got["periods"]["inner_val"] == ["1993-01-01", "2000-12-31"]
+    row = forms[got["chosen_on_inner_split"]]
+    p_day = row["p_ge_3_on_days"][str(late.date())]
+    assert 0 <= p_day <= 1 and row["test_skill_to_catch_them"]["p"] == pytest.approx(p_day)
+    assert row["rain_class_on_days"][str(late.date())] in (0, 1, 2, 3)
+    with pytest.raises(ModelInputError):
+        calibration.compare_rain_forms(days, fit_to_year=2030, inner_fit_to_year=2029)
+
+
+def test_cli_calibrate_rain_compares_the_two_day_forms(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    idx = pd.date_range("1984-01-01", "2007-12-31", freq="D")
+    rain = rng.gamma(0.3, 60.0, idx.size)
+    prev = np.r_[0.0, rain[:-1]]
+    n = rng.poisson(np.exp(-6.5 + 1.2 * np.log1p(rain) + 1.2 * np.log1p(prev)))
+    hko = tmp_path / "hko.csv"
+    lines = ["Daily Total Rainfall (mm)", "HKO", "Year,Month,Day,Value,Completeness"]
+    lines += [f"{d.year},{d.month},{d.day},{v:.1f},C" for d, v in zip(idx, rain, strict=True)]
+    hko.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    when = np.repeat(idx, n)
+    pd.DataFrame(
+        {
+            "CALLDATE": when.strftime("%d/%m/%Y"),
+            "FAILDATE": "-",
+            "FEATTYPE": "Soil Cut",
+            "EASTING": 830000,
+            "NORTHING": 820000,
+            "lon": 114.1,
+            "lat": 22.3,
+        }
+    ).to_csv(tmp_path / "inc.csv", index=False)
+    result = runner.invoke(
+        app,
+        [
+            "risk", "calibrate-rain", "--incidents", str(tmp_path / "inc.csv"), "--rain", str(hko),
+            "--fit-to", "2001", "--compare-forms", "--day", "2005-06-01",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert "rain_model" in got and got["skill_test_ge10"]["event_days"] > 0
+    forms = got["rain_forms"]["forms"]
+    assert got["rain_forms"]["chosen_on_inner_split"] != "r24_re"
+    assert forms["r24_prev_re2"]["test_log_loss_sum"] < forms["r24_re"]["test_log_loss_sum"]
+    assert set(forms["r24_re"]["rain_class_on_days"]) == {"2005-06-01"}
