@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -156,11 +157,15 @@ class EmergencyMixin(ClientBase):
         hazard: str | None = None,
         valid_hours: float | None = 6,
         title: str | None = None,
+        replaces: str | None = None,
     ) -> dict[str, Any]:
-        """Issue a warning over a run's cells at or above ``level_min`` (operator key)."""
+        """Issue a warning over a run's cells at or above ``level_min`` (operator key);
+        ``replaces`` lifts that active warning and makes this one's CAP message an Update."""
         body: dict[str, Any] = {"run_id": _run_id(run), "level_min": _level_name(level_min)}
         if hazard:
             body["hazard"] = hazard
+        if replaces:
+            body["replaces"] = replaces
         if valid_hours is not None:
             body["valid_hours"] = valid_hours
         if title:
@@ -171,6 +176,36 @@ class EmergencyMixin(ClientBase):
         """Lift an active warning (operator key); returns it with status ``lifted``."""
         body = {"reason": reason} if reason else {}
         return self.post_json(f"/warnings/{code}/lift", body)  # type: ignore[no-any-return]
+
+    def evacuation(self, code: str) -> pd.DataFrame:
+        """The vulnerable residents inside a warning (operator key; each read is audited):
+        resident, tags, address, cadre, transfer status, nearest shelter and its distance."""
+        resp = self.request("GET", f"/warnings/{code}/evacuation.csv")
+        text = resp.content.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+    def acks(self, code: str) -> dict[str, Any]:
+        """Who acknowledged a warning (叫应) and who has not, with the progress."""
+        return self.get_json(f"/warnings/{code}/acks")  # type: ignore[no-any-return]
+
+    def acknowledge(self, code: str, recipient: str, note: str | None = None) -> dict[str, Any]:
+        """Record a cadre's or grid worker's receipt of a warning (operator key)."""
+        body = {"code": recipient, **({"note": note} if note else {})}
+        return self.post_json(f"/warnings/{code}/acks", body)  # type: ignore[no-any-return]
+
+    def set_transfer(
+        self, code: str, resident: str, status: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """Set a vulnerable resident's transfer status (待转移/已转移/拒绝/已返回)."""
+        body = {"status": status, **({"note": note} if note else {})}
+        return self.post_json(  # type: ignore[no-any-return]
+            f"/warnings/{code}/residents/{resident}/status", body
+        )
+
+    def cap(self, code: str, identifier: str | None = None) -> str:
+        """A warning's latest CAP 1.2 message (XML text), or the one with ``identifier``."""
+        params = {"identifier": identifier} if identifier else None
+        return self.request("GET", f"/warnings/{code}.cap", params=params).text
 
     def stats(self) -> dict[str, Any]:
         """KPIs of the big screen (``GET /stats/summary``)."""

@@ -149,3 +149,39 @@ def test_camera_coverage(om: OneMap, live: dict) -> None:
     assert cov["key_sites"] == n_key > 0
     assert cov["share"] == pytest.approx(cov["covered"] / cov["key_sites"], abs=1e-3)
     assert sum(c["key_sites"] for c in cov["communities"]) == n_key
+
+
+def test_last_mile_from_the_client(om: OneMap, live: dict) -> None:
+    from tests.support.cap import assert_valid_cap, parse_cap
+    from tests.support.emergency_world import insert_run
+
+    with psycopg.connect(live["db"]) as conn:
+        (wkb,) = conn.execute(
+            "SELECT ST_AsBinary(ST_Centroid(geom)) FROM admin_areas WHERE level = 'district'"
+        ).fetchone()
+        c = shapely.from_wkb(bytes(wkb))
+        centre = h3.latlng_to_cell(c.y, c.x, 9)
+        run = insert_run(conn, "flood", {cell: 4 for cell in h3.grid_disk(centre, 5)})
+    code = om.issue_warning(run, "red", title="城区内涝")["properties"]["code"]
+    alert = om.cap(code)
+    assert_valid_cap(alert)
+    evac = om.evacuation(code)
+    summary = om.warning(code)["properties"]["exposure"]["summary"]
+    assert len(evac) == summary["vulnerable"] > 0
+    assert set(evac["transfer_status"]) == {"待转移"} and evac["resident_code"].is_unique
+    acks = om.acks(code)
+    who = acks["waiting"][0]["code"]
+    assert om.acknowledge(code, who, note="收到")["progress"]["acknowledged"] == 1
+    moved = om.set_transfer(code, evac["resident_code"].iloc[0], "已转移")
+    assert moved["progress"]["to_move"] == summary["vulnerable"] - 1
+    after = om.evacuation(code).set_index("resident_code")["transfer_status"]
+    assert (
+        after[evac["resident_code"].iloc[0]] == "已转移"
+        and (after == "待转移").sum() == len(evac) - 1
+    )
+    with pytest.raises(BadRequestError):
+        om.set_transfer(code, evac["resident_code"].iloc[0], "走了")
+    newer = om.issue_warning(run, "orange", replaces=code)["properties"]["code"]
+    update = parse_cap(om.cap(newer))
+    assert update["msgType"] == "Update" and parse_cap(alert)["identifier"] in update["references"]
+    om.lift_warning(newer)
