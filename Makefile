@@ -76,7 +76,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Unit tests only: no PostGIS, no browser, no server.
-test-fast: python-env
+test-fast: python-env $(NPM_STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup

