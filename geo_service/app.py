@@ -154,22 +154,21 @@ def _document_error_bodies(app: FastAPI) -> None:
     answer, the OGC parameters typed, one items path per collection with its queryable
     properties (see :mod:`geo_service.features.openapi`)."""
     from fastapi.openapi.utils import get_openapi
-    from fastapi.routing import APIRoute
+    from fastapi.routing import iter_route_contexts
 
     from geo_service.features import openapi as oas
 
     def authenticated() -> set[tuple[str, str]]:
         """(path, method) of the operations that depend on the caller's API key."""
         out: set[tuple[str, str]] = set()
-        for route in app.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            stack, seen = [route.dependant], False
+        for route in iter_route_contexts(app.routes):
+            dependant = getattr(route, "dependant", None)
+            stack, seen = [dependant] if dependant is not None else [], False
             while stack and not seen:
                 dep = stack.pop()
                 seen = getattr(dep.call, "__module__", "") == "geo_service.auth"
                 stack.extend(dep.dependencies)
-            if seen:
+            if seen and route.path_format:
                 out.update((route.path_format, m.lower()) for m in route.methods or ())
         return out
 

@@ -62,12 +62,46 @@ def landing(base: str) -> dict[str, Any]:
             link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
             link(f"{base}/collections", "data", JSON, "Collections"),
             link(
+                f"{base}/functions",
+                "http://www.opengis.net/def/rel/ogc/1.0/functions",
+                JSON,
+                "Filter functions",
+            ),
+            link(
                 f"{base}/tileMatrixSets",
                 "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
                 JSON,
                 "Tile matrix sets",
             ),
+            link(
+                f"{base}/tiles",
+                "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                JSON,
+                "Vector tilesets of the whole map",
+            ),
         ],
+    }
+
+
+#: The functions a CQL2 filter may call (Features Part 3, /req/functions/get-response):
+#: the case-insensitive comparison of CQL2; spatial, temporal and array operators are
+#: predicates, listed by /conformance instead.
+FUNCTIONS: list[dict[str, Any]] = [
+    {
+        "name": "casei",
+        "description": "The string in lower case, for case-insensitive comparisons "
+        "(CASEI(name) = CASEI('Abc'))",
+        "arguments": [{"title": "value", "type": ["string"]}],
+        "returns": ["string"],
+    },
+]
+
+
+def functions(base: str) -> dict[str, Any]:
+    """The ``/functions`` document."""
+    return {
+        "functions": FUNCTIONS,
+        "links": [link(f"{base}/functions", "self", JSON, "Filter functions")],
     }
 
 

@@ -266,7 +266,8 @@ def document_statuses(
                 wanted.append("429")
             if (path, method) in authenticated or path.startswith("/collections/"):
                 wanted += ["401", "403"]
-            if "{" in path or path.startswith("/collections/"):
+            # Parameters name things (a layer, a run, a warning) that may not exist.
+            if op.get("parameters") or "requestBody" in op or path.startswith("/collections/"):
                 wanted.append("404")
             if "requestBody" in op:
                 wanted += ["409", "413", "422"]

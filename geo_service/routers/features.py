@@ -137,6 +137,14 @@ async def conformance(f: str | None = Query(None, description=FORMAT_DOC)) -> JS
     return JSONResponse({"conformsTo": docs.CONFORMANCE})
 
 
+@router.get("/functions", summary="Functions a CQL2 filter may call")
+async def functions(
+    request: Request, f: str | None = Query(None, description=FORMAT_DOC)
+) -> JSONResponse:
+    json_format(f)
+    return JSONResponse(docs.functions(base_url(request)))
+
+
 @router.get("/collections", summary="All collections (layers) of the catalog")
 async def collections(
     request: Request,

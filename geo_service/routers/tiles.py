@@ -22,11 +22,15 @@ from geo_service.auth import RoleDep
 from geo_service.deps import CatalogDep, PoolDep
 from geo_service.routers.common import base_url, readable_layer
 from geo_service.state import TileState, app_state
+from layers.catalog import Layer
 from layers.sql import extent_sql
 from tiles.cache import etag_matches, make_etag
-from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers
+from tiles.mvt import MVT_MEDIA_TYPE, LayerSet, parse_layers, vector_layer_fields
 from tiles.render import RiskRun, render_async, resolve_run_async
 from tiles.tilejson import (
+    CATALOG_MAX_ZOOM,
+    OGC_CRS_3857,
+    OGC_TMS_URI,
     ogc_tileset,
     ogc_tilesets,
     tile_matrix_set_doc,
@@ -181,6 +185,54 @@ RunQuery = Annotated[
 ]
 
 
+TILING_SCHEME_REL = "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"
+
+
+def local_tiling_schemes(doc: dict[str, Any], base: str) -> dict[str, Any]:
+    """``doc`` with its tiling-scheme links pointing at this server's ``/tileMatrixSets``
+    (clients follow them to read the grid; the service runs offline, so the OGC registry's
+    address cannot be the one they fetch).  ``tileMatrixSetURI`` keeps naming the OGC one."""
+    for tileset in [doc, *doc.get("tilesets", [])]:
+        for lk in tileset.get("links", []):
+            if lk.get("rel") == TILING_SCHEME_REL:
+                lk["href"] = f"{base}/tileMatrixSets/{TMS_ID}"
+    return doc
+
+
+def with_tms_1_members(doc: dict[str, Any]) -> dict[str, Any]:
+    """A 2DTMS 2.0 document with the members of 2DTMS 1.0 added (``identifier``,
+    ``supportedCRS``, ``boundingBox``, ``topLeftCorner``, …), which clients written against
+    the first version (GDAL 3.6) read; 2.0 readers ignore them."""
+    crs = doc["crs"] if isinstance(doc["crs"], str) else doc["crs"].get("uri", "")
+    matrices = doc["tileMatrices"]
+    first = matrices[0]
+    x0, y0 = first["pointOfOrigin"]
+    x1 = x0 + first["cellSize"] * first["tileWidth"] * first["matrixWidth"]
+    y1 = y0 - first["cellSize"] * first["tileHeight"] * first["matrixHeight"]
+    out = {
+        **doc,
+        "type": "TileMatrixSetType",
+        "identifier": doc["id"],
+        "supportedCRS": crs,
+        "boundingBox": {
+            "type": "BoundingBoxType",
+            "crs": crs,
+            "lowerCorner": [min(x0, x1), min(y0, y1)],
+            "upperCorner": [max(x0, x1), max(y0, y1)],
+        },
+    }
+    out["tileMatrices"] = [
+        {
+            **tm,
+            "type": "TileMatrixType",
+            "identifier": tm["id"],
+            "topLeftCorner": tm["pointOfOrigin"],
+        }
+        for tm in matrices
+    ]
+    return out
+
+
 @router.get("/tileMatrixSets", summary="Tile matrix sets (OGC API – Tiles)")
 async def tile_matrix_sets(request: Request) -> JSONResponse:
     return JSONResponse(tile_matrix_sets_doc(base_url(request)))
@@ -192,7 +244,82 @@ async def tile_matrix_sets(request: Request) -> JSONResponse:
 )
 async def tile_matrix_set_definition(tileMatrixSetId: str) -> JSONResponse:
     tile_matrix_set(tileMatrixSetId)  # UnknownTileMatrixSet → 404
-    return JSONResponse(tile_matrix_set_doc())
+    return JSONResponse(with_tms_1_members(tile_matrix_set_doc()))
+
+
+#: TileJSON field types → JSON Schema types (OGC API – Tiles ``propertiesSchema``).
+_SCHEMA_TYPES = {"String": "string", "Number": "number", "Boolean": "boolean"}
+_DIMENSION = {"Point": 0, "LineString": 1, "MultiLineString": 1}
+
+
+def dataset_tileset(base: str, layers: list[Layer], role: str, summary: bool) -> dict[str, Any]:
+    """The tileset of the whole map: every layer ``role`` may read, in one MVT per tile
+    (``/tiles/{layers}/{z}/{x}/{y}.mvt``)."""
+    ids = ",".join(lyr.id for lyr in layers)
+    doc: dict[str, Any] = {
+        "title": "OneMap 一张图 — every layer",
+        "dataType": "vector",
+        "crs": OGC_CRS_3857,
+        "tileMatrixSetURI": OGC_TMS_URI,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{base}/tiles/{TMS_ID}"},
+            {
+                "rel": TILING_SCHEME_REL,
+                "type": "application/json",
+                "href": f"{base}/tileMatrixSets/{TMS_ID}",
+            },
+            {
+                "rel": "item",
+                "type": MVT_MEDIA_TYPE,
+                "templated": True,
+                "href": f"{base}/tiles/{ids}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}.mvt",
+            },
+        ],
+    }
+    if not summary:
+        doc["layers"] = [
+            {
+                "id": lyr.id,
+                "title": f"{lyr.title_zh} {lyr.title_en}",
+                "dataType": "vector",
+                "minTileMatrix": str(lyr.min_zoom),
+                "maxTileMatrix": str(min(lyr.max_zoom, CATALOG_MAX_ZOOM)),
+                "geometryDimension": _DIMENSION.get(lyr.geometry_type, 2),
+                "propertiesSchema": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": _SCHEMA_TYPES.get(t, "string")}
+                        for name, t in vector_layer_fields(lyr, role).items()
+                    },
+                },
+            }
+            for lyr in layers
+        ]
+    return doc
+
+
+@router.get("/tiles", summary="Vector tilesets of the whole map (OGC API – Tiles)")
+async def dataset_tilesets(request: Request, catalog: CatalogDep, role: RoleDep) -> JSONResponse:
+    base = base_url(request)
+    layers = list(catalog.readable_by(role))
+    return JSONResponse(
+        {
+            "links": [{"rel": "self", "type": "application/json", "href": f"{base}/tiles"}],
+            "tilesets": [dataset_tileset(base, layers, role, summary=True)],
+        }
+    )
+
+
+@router.get(
+    "/tiles/{tileMatrixSetId}",
+    summary="The vector tileset of the whole map (OGC API – Tiles)",
+)
+async def dataset_tileset_doc(
+    request: Request, tileMatrixSetId: str, catalog: CatalogDep, role: RoleDep
+) -> JSONResponse:
+    tile_matrix_set(tileMatrixSetId)  # UnknownTileMatrixSet → 404
+    layers = list(catalog.readable_by(role))
+    return JSONResponse(dataset_tileset(base_url(request), layers, role, summary=False))
 
 
 @router.get(
@@ -203,7 +330,8 @@ async def collection_tilesets(
     request: Request, collectionId: str, catalog: CatalogDep, role: RoleDep
 ) -> JSONResponse:
     layer = readable_layer(catalog, collectionId, role)
-    return JSONResponse(ogc_tilesets(base_url(request), layer))
+    base = base_url(request)
+    return JSONResponse(local_tiling_schemes(ogc_tilesets(base, layer), base))
 
 
 @router.get(
@@ -215,7 +343,8 @@ async def collection_tileset(
 ) -> JSONResponse:
     layer = readable_layer(catalog, collectionId, role)
     tile_matrix_set(tileMatrixSetId)
-    return JSONResponse(ogc_tileset(base_url(request), layer))
+    base = base_url(request)
+    return JSONResponse(local_tiling_schemes(ogc_tileset(base, layer), base))
 
 
 @router.get(

@@ -164,6 +164,7 @@ async def test_accept_header_chooses_the_format(seeded: httpx.AsyncClient) -> No
     [
         "/",
         "/conformance",
+        "/functions",
         "/api",
         "/collections",
         "/collections/venues",
@@ -269,6 +270,22 @@ async def test_queryables_are_json_schema_2020_12(client: httpx.AsyncClient) -> 
     assert roads["properties"]["geometry"]["format"] == "geometry-multilinestring"
     hazards = (await client.get("/collections/hazard_sites/queryables")).json()
     assert hazards["properties"]["geometry"]["format"] == "geometry-any"
+
+
+async def test_functions(seeded: httpx.AsyncClient) -> None:
+    landing = (await seeded.get("/")).json()
+    rel = "http://www.opengis.net/def/rel/ogc/1.0/functions"
+    href = next(lk["href"] for lk in landing["links"] if lk["rel"] == rel)
+    listed = (await seeded.get(urlsplit(href).path)).json()["functions"]
+    assert [fn["name"] for fn in listed] == ["casei"]
+    assert listed[0]["returns"] == ["string"] and listed[0]["arguments"][0]["type"] == ["string"]
+    # What is listed works in a filter.
+    fc = (
+        await seeded.get(
+            "/collections/venues/items", params={"filter": "CASEI(category) = casei('SCHOOL')"}
+        )
+    ).json()
+    assert fc["numberMatched"] == N_VENUES // 3
 
 
 async def test_legacy_cql_text_name_is_cql2_text(seeded: httpx.AsyncClient) -> None:
