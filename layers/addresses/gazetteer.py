@@ -36,8 +36,26 @@ from layers.addresses.gazetteer_data import (
 LEVELS = ("province", "city", "district", "street", "community")
 PROVINCE, CITY, DISTRICT, STREET, COMMUNITY = range(5)
 
-#: Characters that may not follow a short alias (中山 in 中山路 is a road, not a city).
-ALIAS_GUARD = frozenset("路街道巷里弄号大公花广苑园村镇乡桥场心厂店馆站")
+#: What may not follow a short alias: 中山 in 中山路, 振兴 in 振兴西一路, 金华 in 金华大厦
+#: are a road or a place, not the city or county.
+ALIAS_GUARD = re.compile(
+    r"[东南西北中一二三四五六七八九十]{0,2}(?:路|街|道|巷|里|弄|号|大道|大街|大厦|大楼|公路|"
+    r"公园|公寓|花园|广场|苑|园|村|镇|乡|桥|场|心|厂|店|馆|站)"
+)
+#: Suffixes read together with a short alias (杭州萧山区 → 萧山 + 区, 红河州, 宁夏自治区).
+ALIAS_SUFFIX: dict[int, re.Pattern[str]] = {
+    0: re.compile(r"(?:壮族|回族|维吾尔)?自治区|特别行政区|省|市"),
+    1: re.compile(r"[^\W\d_]{0,16}?族自治州|地区|州|盟|市"),
+    2: re.compile(r"新区|[^\W\d_]{0,16}?族自治[县旗]|区|县|市|旗"),
+    3: re.compile(r"街道办事处|街道|镇|乡"),
+}
+#: Words after a full township / community name that belong to it (青田街道办事处).
+NAME_TAIL: dict[int, re.Pattern[str]] = {
+    3: re.compile(r"办事处|人民政府|政府"),
+    4: re.compile(r"居民委员会|村民委员会|居委会|村委会|委员会"),
+}
+#: Township-level units of the statistics that are no township (开发区, 农场, 管委会 …).
+TOWNSHIP_SUFFIXES = ("街道", "镇", "乡", "苏木")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +252,8 @@ def national_gazetteer(folder: Path | None = None) -> Gazetteer:
     for r in _read(d / "streets.csv"):
         name = r["name"]
         if len(name) < 3 or (parent_area := areas.get(r["areaCode"])) is None:
+            continue
+        if not name.endswith(TOWNSHIP_SUFFIXES):
             continue
         prov, city, dist = parent_area
         g.add(Entry(STREET, name, prov, city, dist, code=r["code"]))

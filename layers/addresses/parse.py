@@ -25,10 +25,12 @@ from typing import Any
 
 from layers.addresses.gazetteer import (
     ALIAS_GUARD,
+    ALIAS_SUFFIX,
     CITY,
     COMMUNITY,
     DISTRICT,
     LEVELS,
+    NAME_TAIL,
     PROVINCE,
     STREET,
     Entry,
@@ -60,30 +62,49 @@ _G_COMMUNITY = re.compile(rf"[{_HAN}]{{2,6}}?(?:社区居委会|社区|居委会
 _G_VILLAGE = re.compile(rf"[{_HAN}]{{2,5}}?村(?![路街道巷里弄委])")
 _KNOWN_ADMIN = re.compile(rf"[{_HAN}]{{2,8}}?(?:街道|镇|乡|社区)")
 #: A character of a road name: not a building/unit/room word.
-_RC = rf"(?:(?![栋幢座室层号单楼户])[{_HAN}])"
+_RC = rf"(?:(?![栋幢座室层号单户])[{_HAN}])"
+#: A section or end of a road written after it (天府大道中段, 日月大道二段, 科学大道中99号).
+_SECTION = r"(?:[东南西北中]?[一二三四五六七八九十]{0,2}段|[东南西北中](?=[甲乙丙丁]?\d))"
+#: A road suffix with at most a direction before it: no road name of its own (外大街, 南大街).
+_BARE_ROAD = re.compile(r"[外内东南西北中]?(?:大道|大街|公路|横街|新街|路|街|巷|道|胡同)")
 _ROAD = re.compile(
     rf"((?:{_RC}{{0,7}}?{_RC})(?:大道|大街|公路|横街|新街|路|街(?!道)|巷|道(?![路街])|"
-    rf"胡同|里(?=\d)))(?:(\d+(?:-\d+)?)(号院|号|弄)(?!楼))?"
+    rf"胡同|里(?=\d)){_SECTION}?)(?:([甲乙丙丁]?\d+(?:-\d+)?)(号院|号|弄)(?!楼))?"
 )
 #: An unrecognised zone before the road name (高新区丈八一路 → 丈八一路).
-_ROAD_JUNK = re.compile(rf".*(?:[区县镇乡村]|市(?!场))(?=[{_HAN}]{{3}})")
+_ROAD_JUNK = re.compile(
+    rf".*(?:[区县镇乡村]|市(?!场)|新城|开发区|工业园|产业园|园区)(?=[{_HAN}]{{3}})"
+)
 #: A place name run into the road after it (丝绸市场西健康路 → 丝绸市场 + 西健康路).
 _PLACE_IN_ROAD = re.compile(
     r"市场|广场|大厦|中心|商城|花园|小区|公寓|大楼|工业园|科技园|产业园|园区"
 )
-_NUMBER = re.compile(r"(\d+(?:-\d+)?)(号院|号|弄)(?!楼)")
+#: Text before the road that is a zone or area, not a place of the address.
+_ZONE_END = re.compile(r"(?:区|新城|工业园|产业园|科技园|园区|开发区|国道|[东南西北]侧)$")
+#: Generic zone words opening an estate (高新区航兴国际 → 航兴国际).
+_ZONE_START = re.compile(
+    r"(?:高新技术产业开发区|经济技术开发区|高新开发区|经济开发区|高新区|开发区|工业园区|新区)"
+    rf"(?=[{_HAN}A-Z0-9]{{2}})"
+)
+_NUMBER = re.compile(r"([甲乙丙丁]?\d+(?:-\d+)?)(号院|号|弄)(?!楼)")
+#: In a lane (弄) the next number is a building: 758弄36号 → 758弄 + 36栋.
+_LANE_BUILDING = re.compile(r"(\d+(?:-\d+)?)号(?![楼院])")
+_NAMED_BUILDING = "[东南西北中金银甲乙丙丁戊主]"
 _FIRST_MARK = re.compile(
     r"(?:[A-Z]?\d+[A-Z]?|[A-Z])(?=栋|幢|座|号楼|号馆|单元|层|楼|室|房|户|-|$)|\d{3,}"
+    rf"|{_NAMED_BUILDING}(?=座|栋)|[东南西北](?=楼(?!\d*[层楼]))"
 )
-_T_COMPACT3 = re.compile(r"([A-Z]?\d+[A-Z]?)-(\d+)-(\d+)(?:室|号|房)?")
+_T_COMPACT3 = re.compile(r"([A-Z]?\d+[A-Z]?|[A-Z])-(\d+)-(\d+)(?:室|号|房)?")
 _T_BUILDING = re.compile(
     r"([A-Z]?\d+[A-Z]?|[A-Z])(栋|幢|座|号楼|号馆)|([A-Z]\d+[A-Z]?|\d+[A-Z])(楼)(?![0-9A-Z]*[层楼])"
+    rf"|({_NAMED_BUILDING})(座|栋)|([东南西北])(楼)(?!\d*[层楼])"
 )
-_T_UNIT = re.compile(r"(\d+)单元")
+_T_UNIT = re.compile(r"(\d{1,2})单元")
 _T_COMPACT2 = re.compile(r"([A-Z]?\d+[A-Z]?)-(\d+)(?:室|号|房)?$")
-_T_FLOOR = re.compile(r"(-?\d+)(?:层|楼)")
+_T_FLOOR = re.compile(r"(-?\d{1,3}(?:-\d{1,3})?)(?:层|楼)")
 _T_ROOM = re.compile(
     r"([A-Z]?\d{1,6}[A-Z]?(?:-\d{1,6})?)(?:室|房|户|号)?$|([A-Z]?\d+[A-Z]?)(?:室|房|户)"
+    r"|(\d{3,6})单元"  # an office suite: 1405单元
 )
 
 
@@ -163,10 +184,10 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int
             cands = g.names.get(s[pos : pos + length])
             if not cands:
                 continue
-            nxt = s[pos + length] if pos + length < n else ""
+            guarded = ALIAS_GUARD.match(s, pos + length) is not None
             found = [
                 e for e in cands
-                if _consistent(p, e, deepest) and not (e.alias and nxt in ALIAS_GUARD)
+                if _consistent(p, e, deepest) and not (e.alias and guarded)
             ]  # fmt: skip
             if found:
                 lvl = min(e.level for e in found)  # prefer the higher level on a tie
@@ -174,15 +195,26 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int
                 break
         if found:
             deepest = _apply(p, found)
-            at[LEVELS[deepest]] = (pos, pos + length)
-            pos += length
+            end = pos + length
+            tail = (ALIAS_SUFFIX if found[0].alias else NAME_TAIL).get(deepest)
+            if tail is not None and (t := tail.match(s, end)) is not None:
+                end = t.end()
+            at[LEVELS[deepest]] = (pos, end)
+            pos = end
             continue
         m = None
         if deepest < DISTRICT and deepest >= PROVINCE:
             m = _G_DISTRICT.match(s, pos)
-            if m and _NOT_DISTRICT.search(m.group()):
+            town = (
+                _district_as_town(m.group(), p, g)
+                if m and not _G_STREET.match(s, m.end())
+                else None
+            )
+            if town is not None:  # 东莞市东城区 is 东城街道: 东莞 has no districts
+                deepest = _apply(p, [town])
+            elif m and _NOT_DISTRICT.search(m.group()):
                 m = None
-            if m:
+            elif m:
                 p.district, deepest = m.group(), DISTRICT
         if m is None and deepest in (PROVINCE, CITY):
             m = _G_COUNTY_CITY.match(s, pos)
@@ -209,6 +241,18 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int
         at[LEVELS[deepest]] = m.span()
         pos = m.end()
     return pos
+
+
+def _district_as_town(name: str, p: ParsedAddress, g: Gazetteer) -> Entry | None:
+    """The township an ``XX区`` names in a city without districts (东莞, 中山, 儋州).
+
+    Only asked when no township follows (a local 石岐区 with its 街道 stays a district)."""
+    if not p.city or not name.endswith("区"):
+        return None
+    for e in g.names.get(name[:-1] + "街道", ()):
+        if e.level == STREET and e.city == p.city and e.district is None:
+            return e
+    return None
 
 
 def _known_tail(s: str, a: int, b: int, p: ParsedAddress, g: Gazetteer) -> int:
@@ -256,6 +300,17 @@ def _building(num: str, kind: str) -> str:
     return num + ("座" if kind == "座" else "栋")
 
 
+def _building_of(m: re.Match[str]) -> str:
+    """The normalised building of a :data:`_T_BUILDING` match (东楼 and 北栋 stay)."""
+    if m.group(1):
+        return _building(m.group(1), m.group(2))
+    if m.group(3):
+        return _building(m.group(3), m.group(4))
+    if m.group(5):
+        return m.group(5) + m.group(6)
+    return m.group(7) + m.group(8)
+
+
 class _Tail:
     """What follows the road and number, read left to right (``o`` is the position)."""
 
@@ -288,16 +343,19 @@ def _parse_tail(tail: _Tail, have_place: bool) -> str:
         tail.take("room", m3.group(3) + "室", m3.start(3), m3.end())
         return t[m3.end() :]
     if mb := _T_BUILDING.match(t, o):
-        num, kind = (mb.group(1), mb.group(2)) if mb.group(1) else (mb.group(3), mb.group(4))
-        tail.take("building", _building(num, kind), *mb.span())
+        tail.take("building", _building_of(mb), *mb.span())
         o = mb.end()
     if mu := _T_UNIT.match(t, o):
         tail.take("unit", mu.group(1) + "单元", *mu.span())
         o = mu.end()
     if m2 := _T_COMPACT2.match(t, o):
+        first, second = m2.group(1), m2.group(2)
+        if len(first) == len(second) >= 3 and first.isdigit():  # a range of rooms 1602-1603
+            tail.take("room", m2.group(0).rstrip("室号房") + "室", *m2.span())
+            return ""
         if p.building and not p.unit:
             tail.take("unit", m2.group(1) + "单元", *m2.span(1))
-        elif not p.building and have_place and m2.group(1).isdigit() and len(m2.group(2)) >= 3:
+        elif not p.building and have_place and first[-1].isdigit() and len(second) >= 3:
             tail.take("building", m2.group(1) + "栋", *m2.span(1))
         else:
             tail.take("room", m2.group(0).rstrip("室号房") + "室", *m2.span())
@@ -307,10 +365,69 @@ def _parse_tail(tail: _Tail, have_place: bool) -> str:
     if mf := _T_FLOOR.match(t, o):
         tail.take("floor", mf.group(1) + "层", *mf.span())
         o = mf.end()
+        if p.building is None and (mb := _T_BUILDING.match(t, o)):  # 22楼D座
+            tail.take("building", _building_of(mb), *mb.span())
+            o = mb.end()
     if mr := _T_ROOM.match(t, o):
-        tail.take("room", (mr.group(1) or mr.group(2)) + "室", *mr.span())
+        tail.take("room", (mr.group(1) or mr.group(2) or mr.group(3)) + "室", *mr.span())
         o = mr.end()
     return t[o:]
+
+
+def _town_prefix(road: str, p: ParsedAddress, g: Gazetteer) -> int:
+    """Length of a township name without its suffix opening ``road`` (大良南国中路: 大良 is
+    大良街道 of the county found), else 0; only asked once a city or county is known."""
+    if not (p.city or p.district):
+        return 0
+    for k in range(2, len(road) - 2):
+        if _BARE_ROAD.match(road, k):
+            continue
+        for suf in ("街道", "镇", "乡"):
+            for e in g.names.get(road[:k] + suf, ()):
+                if e.level == STREET and not e.alias and _consistent(p, e, -1):
+                    return k
+    return 0
+
+
+def _read_road(
+    rest: str, ix: list[int], p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int, int]]
+) -> tuple[str, list[int], bool, tuple[int, int] | None]:
+    """Road and number anywhere in ``rest``: the first road with a number, else the first.
+
+    Returns what is left (with its positions), whether a number was read and the span of
+    a place name run into the front of the road (丝绸市场西健康路)."""
+    roads = list(_ROAD.finditer(rest))
+    if not roads:
+        return rest, ix, False, None
+    k = next((i for i, r in enumerate(roads) if r.group(2)), 0)
+    m = roads[k]
+    a, b = m.span(1)
+    if k and roads[k - 1].end() == a and rest[a] in "东南西北":
+        a += 1  # 梅华路南梅中路: south of one road, on the next
+    zone = False
+    if j := _ROAD_JUNK.match(rest, a, b):
+        a, zone = j.end(), True
+    cut = None
+    for pm in _PLACE_IN_ROAD.finditer(rest, a, b):
+        if b - pm.end() >= 3:
+            cut = pm.end()
+    before = None
+    if cut is not None:
+        before, a = (a, cut), cut
+    a += _town_prefix(rest[a:b], p, g)
+    p.road = rest[a:b]
+    at["road"] = (ix[a], ix[b - 1] + 1)
+    have_number = bool(m.group(2))
+    if have_number:
+        p.house_number = m.group(2) + m.group(3)
+        at["house_number"] = (ix[m.start(2)], ix[m.end(3) - 1] + 1)
+    pre, start = rest[: m.start()], 0
+    if zone or _ZONE_END.search(pre) or (pre and not any(c.isdigit() for c in pre)
+                                        and _ROAD.fullmatch(pre)):  # fmt: skip
+        start = len(pre)  # a zone, an area or a road without number before the road
+    tail = rest[start : m.start()] + rest[m.end() :]
+    tix = ix[start : m.start()] + ix[m.end() :]
+    return tail, tix, have_number, before
 
 
 def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
@@ -328,34 +445,19 @@ def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
     at: dict[str, tuple[int, int]] = {}
     pos = _match_admin(s, p, g, at)
     rest, ix = _search_admin(s[pos:], list(range(pos, len(s))), p, g, at)
-    have_place = False
-    before: tuple[int, int] | None = None  # a place name run into the road
-    m = _ROAD.search(rest)
-    if m:
-        a, b = m.span(1)
-        if j := _ROAD_JUNK.match(rest, a, b):
-            a = j.end()
-        cut = None
-        for pm in _PLACE_IN_ROAD.finditer(rest, a, b):
-            if b - pm.end() >= 3:
-                cut = pm.end()
-        if cut is not None:
-            before, a = (a, cut), cut
-        p.road = rest[a:b]
-        at["road"] = (ix[a], ix[b - 1] + 1)
-        if m.group(2):
-            p.house_number = m.group(2) + m.group(3)
-            at["house_number"] = (ix[m.start(2)], ix[m.end(3) - 1] + 1)
-            have_place = True
-        tail, tix = rest[: m.start()] + rest[m.end() :], ix[: m.start()] + ix[m.end() :]
-    else:
-        tail, tix = rest, ix
+    tail, tix, have_place, before = _read_road(rest, ix, p, g, at)
     if p.house_number is None and (mn := _NUMBER.search(tail)):
         p.house_number = mn.group(1) + mn.group(2)
         at["house_number"] = (tix[mn.start()], tix[mn.end() - 1] + 1)
         have_place = True
         tail, tix = tail[: mn.start()] + tail[mn.end() :], tix[: mn.start()] + tix[mn.end() :]
-    p.rest = _parse_tail(_Tail(tail, tix, p, at), have_place)
+    if (z := _ZONE_START.match(tail)) is not None:
+        tail, tix = tail[z.end() :], tix[z.end() :]
+    t = _Tail(tail, tix, p, at)
+    if p.house_number and p.house_number.endswith("弄") and (ml := _LANE_BUILDING.match(tail)):
+        t.take("building", ml.group(1) + "栋", *ml.span())
+        t.t, t.ix = tail[ml.end() :], tix[ml.end() :]
+    p.rest = _parse_tail(t, have_place)
     if p.estate is None and before is not None:
         p.estate = rest[before[0] : before[1]]
         at["estate"] = (ix[before[0]], ix[before[1] - 1] + 1)

@@ -60,7 +60,9 @@ def test_full_standard_address() -> None:
 
 def test_aliases_infer_upper_levels() -> None:
     p = parse("广东中山石岐区中山路十二号翠景花园三栋2单元502")
-    assert (p.province, p.city, p.district) == ("广东省", "中山市", "石岐区")
+    # 中山 has no districts: its 石岐区 is the township 石岐街道 (a database that has a
+    # district 石岐区 adds it to the gazetteer, which is read first)
+    assert (p.province, p.city, p.district, p.street) == ("广东省", "中山市", None, "石岐街道")
     assert (p.road, p.house_number, p.building, p.unit, p.room) == (
         "中山路",
         "12号",
@@ -275,7 +277,8 @@ def test_scoring_counts_misses_and_inventions() -> None:
 
 @pytest.mark.realdata
 def test_component_accuracy_on_annotated_real_addresses(shared_data: Path) -> None:
-    """Most components right after normalising suffixes, ≥ 0.80 exactly."""
+    """≥ 0.90 of components right after normalising suffixes, ≥ 0.80 exactly, also on
+    the rows not looked at while fixing the parser."""
     reports = evaluate(
         lambda t: parse(t).as_dict(), ANNOTATED, shared_data / "addresses" / "cpca_tests_addr.csv"
     )
@@ -283,6 +286,7 @@ def test_component_accuracy_on_annotated_real_addresses(shared_data: Path) -> No
         print(f"\n{name} ({report.addresses} addresses)\n{report.table()}")
     total = reports["all"].total
     assert reports["all"].addresses >= 500
-    assert total.normalised_share >= 0.87
+    assert total.normalised_share >= 0.90
     assert total.exact_share >= 0.80
-    assert reports["held_out"].total.normalised_share >= 0.87
+    assert reports["held_out"].total.normalised_share >= 0.90
+    assert reports["held_out"].total.exact_share >= 0.80
