@@ -54,77 +54,139 @@ HK_INCIDENTS = "landslide_incidents_1984_2007.csv"
 HKO_DAILY = "hko_daily_total_rainfall_1884_2022.csv"
 
 
+#: Forms of the rain model: which antecedent inputs its curves take (see :class:`RainModel`).
+FORM_ONE_DAY = "r24_re"
+FORM_TWO_DAY = "r24_prev_re2"
+MODEL_FORMS = (FORM_ONE_DAY, FORM_TWO_DAY)
+
+
+def antecedent_inputs(
+    daily_mm: Any, form: str, k: float = ANTECEDENT_K
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(re_mm, prev_mm)`` a rain model of ``form`` takes from the daily totals before the
+    window (mm, most recent last, along the last axis; ten days).
+
+    ``r24_re``: Re = Σᵢ₌₁¹⁰ Kⁱ·Rᵢ over the ten days, no day-before term. ``r24_prev_re2``:
+    R_prev = the day before the window, Re2 = Σᵢ₌₁⁹ Kⁱ·R₍ᵢ₊₁₎ over the nine days before that.
+    """
+    from risk_models.rainfall import effective_antecedent_mm
+
+    arr = np.asarray(daily_mm, dtype="float64")
+    if form == FORM_ONE_DAY:
+        re = effective_antecedent_mm(arr, k, ANTECEDENT_DAYS)
+        return np.asarray(re), np.zeros(np.shape(re))
+    if form == FORM_TWO_DAY:
+        prev = arr[..., -1] if arr.shape[-1] else np.zeros(arr.shape[:-1])
+        before = arr[..., :-1]
+        re2 = (
+            effective_antecedent_mm(before, k, ANTECEDENT_DAYS - 1)
+            if before.shape[-1]
+            else np.zeros(arr.shape[:-1])
+        )
+        return np.asarray(re2), np.asarray(prev)
+    raise ModelInputError(f"unknown rain model form {form!r}; use one of {', '.join(MODEL_FORMS)}")
+
+
 @dataclass(frozen=True)
 class ClassCurve:
-    """P(N ≥ k) = logistic(intercept + coef_ln_r24·ln(1 + R24) + coef_re_per_100mm·Re/100)
-    and the probability ``p`` at which its rain class starts."""
+    """P(N ≥ k) = logistic(intercept + coef_ln_r24·ln(1 + R24) + coef_re_per_100mm·Re/100
+    + coef_prev_per_100mm·R_prev/100) and the probability ``p`` at which its class starts."""
 
     k: int
     p: float
     intercept: float
     coef_ln_r24: float
     coef_re_per_100mm: float
+    coef_prev_per_100mm: float = 0.0
 
-    def prob(self, r24_mm: Any, re_mm: Any) -> np.ndarray:
+    def prob(self, r24_mm: Any, re_mm: Any, prev_mm: Any = 0.0) -> np.ndarray:
         r = np.maximum(np.asarray(r24_mm, dtype="float64"), 0.0)
         e = np.maximum(np.asarray(re_mm, dtype="float64"), 0.0)
-        eta = self.intercept + self.coef_ln_r24 * np.log1p(r) + self.coef_re_per_100mm * e / 100
+        q = np.maximum(np.asarray(prev_mm, dtype="float64"), 0.0)
+        eta = (
+            self.intercept
+            + self.coef_ln_r24 * np.log1p(r)
+            + self.coef_re_per_100mm * e / 100
+            + self.coef_prev_per_100mm * q / 100
+        )
         return np.asarray(special.expit(eta))
 
-    def r24_threshold_mm(self, re_mm: float = 0.0) -> float:
-        """24 h rain (mm) at which P(N ≥ k) reaches ``p`` for a given Re (closed form)."""
+    def r24_threshold_mm(self, re_mm: float = 0.0, prev_mm: float = 0.0) -> float:
+        """24 h rain (mm) at which P(N ≥ k) reaches ``p`` for a given Re and R_prev."""
         logit = math.log(self.p / (1.0 - self.p)) if self.p < 1 else math.inf
-        x = (logit - self.intercept - self.coef_re_per_100mm * re_mm / 100) / self.coef_ln_r24
+        rest = self.coef_re_per_100mm * re_mm / 100 + self.coef_prev_per_100mm * prev_mm / 100
+        x = (logit - self.intercept - rest) / self.coef_ln_r24
         return max(math.expm1(x), 0.0) if x < 700 else math.inf
 
 
 @dataclass(frozen=True)
 class RainModel:
-    """Rain classes 1..3 from three logistic curves P(N ≥ kₓ | R24, Re) and probabilities pₓ.
+    """Rain classes 1..3 from three logistic curves P(N ≥ kₓ | rain) and probabilities pₓ.
 
-    N is the number of landslide incidents reported in the territory on the day, R24 the
-    day's rain (mm), Re = Σ 0.8ⁱ·Rᵢ over the ten days before (mm).
+    N is the number of landslide incidents reported in the territory on the day and R24 the
+    day's rain (mm). ``form`` says what else the curves see: ``r24_prev_re2`` (the default
+    since it was chosen out of sample, docs/warnings.md) the day before, R_prev, with its own
+    coefficient and Re2 = Σ 0.8ⁱ·Rᵢ over the nine days before that; ``r24_re`` (the
+    one-day form) only Re = Σ 0.8ⁱ·Rᵢ over the ten days before the day.
     """
 
     curves: tuple[ClassCurve, ClassCurve, ClassCurve]
     info: dict[str, Any] = field(default_factory=dict, compare=False)
+    form: str = FORM_ONE_DAY
 
-    def rain_class(self, r24_mm: Any, re_mm: Any) -> np.ndarray:
-        """Rain class 0..3: the highest class whose curve reaches its probability."""
-        shape = np.broadcast(np.asarray(r24_mm), np.asarray(re_mm)).shape
+    def inputs(self, antecedent_daily_mm: Any, k: float = ANTECEDENT_K) -> tuple[Any, Any]:
+        """``(re_mm, prev_mm)`` of this model's form from the ten days before the window."""
+        return antecedent_inputs(antecedent_daily_mm, self.form, k)
+
+    def rain_class(self, r24_mm: Any, re_mm: Any, prev_mm: Any = 0.0) -> np.ndarray:
+        """Rain class 0..3: the highest class whose curve reaches its probability (``re_mm``
+        and ``prev_mm`` as :meth:`inputs` gives them)."""
+        shape = np.broadcast(np.asarray(r24_mm), np.asarray(re_mm), np.asarray(prev_mm)).shape
         out = np.zeros(shape, dtype="int8")
         for c, curve in enumerate(self.curves, start=1):
-            out[curve.prob(r24_mm, re_mm) >= curve.p - 1e-12] = c
+            out[curve.prob(r24_mm, re_mm, prev_mm) >= curve.p - 1e-12] = c
         return out
 
-    def probabilities(self, r24_mm: Any, re_mm: Any) -> dict[str, np.ndarray]:
+    def probabilities(self, r24_mm: Any, re_mm: Any, prev_mm: Any = 0.0) -> dict[str, np.ndarray]:
         """``{"p_ge_<k>": P(N ≥ k)}`` of the three class curves."""
-        return {f"p_ge_{c.k}": c.prob(r24_mm, re_mm) for c in self.curves}
+        return {f"p_ge_{c.k}": c.prob(r24_mm, re_mm, prev_mm) for c in self.curves}
 
-    def r24_threshold_mm(self, cls: int, re_mm: float = 0.0) -> float:
-        """The 24 h rain (mm) at which class ``cls`` starts for a given Re."""
-        return self.curves[cls - 1].r24_threshold_mm(re_mm)
+    def day_inputs(self, days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(r24, re, prev)`` of this model's form from a :func:`daily_table`."""
+        r24 = days["r24_mm"].to_numpy("float64")
+        if self.form == FORM_TWO_DAY:
+            return r24, days["re2_mm"].to_numpy("float64"), days["r_prev_mm"].to_numpy("float64")
+        return r24, days["re_mm"].to_numpy("float64"), np.zeros(len(days))
+
+    def r24_threshold_mm(self, cls: int, re_mm: float = 0.0, prev_mm: float = 0.0) -> float:
+        """The 24 h rain (mm) at which class ``cls`` starts for a given Re and R_prev."""
+        return self.curves[cls - 1].r24_threshold_mm(re_mm, prev_mm)
 
     def as_params(self) -> dict[str, Any]:
         """The ``rain_model`` entry of :class:`~risk_models.params.PipelineParams`."""
-        return {
-            "classes": [
-                {
-                    "k": c.k,
-                    "p": round(c.p, 4),
-                    "intercept": round(c.intercept, 4),
-                    "coef_ln_r24": round(c.coef_ln_r24, 4),
-                    "coef_re_per_100mm": round(c.coef_re_per_100mm, 4),
-                }
-                for c in self.curves
-            ]
-        }
+        classes = []
+        for c in self.curves:
+            row = {
+                "k": c.k,
+                "p": round(c.p, 4),
+                "intercept": round(c.intercept, 4),
+                "coef_ln_r24": round(c.coef_ln_r24, 4),
+                "coef_re_per_100mm": round(c.coef_re_per_100mm, 4),
+            }
+            if self.form == FORM_TWO_DAY:
+                row["coef_prev_per_100mm"] = round(c.coef_prev_per_100mm, 4)
+            classes.append(row)
+        return {"form": self.form, "classes": classes}
 
     @classmethod
     def from_params(cls, d: Any) -> RainModel:
-        """Inverse of :meth:`as_params` (raises :class:`ModelInputError` on a bad entry)."""
-        if not isinstance(d, dict) or set(d) != {"classes"}:
-            raise ModelInputError('rain_model must be {"classes": [3 class curves]}')
+        """Inverse of :meth:`as_params` (raises :class:`ModelInputError` on a bad entry); a
+        model without ``form`` is the one-day form."""
+        if not isinstance(d, dict) or "classes" not in d or not set(d) <= {"classes", "form"}:
+            raise ModelInputError('rain_model must be {"form": …, "classes": [3 class curves]}')
+        form = d.get("form", FORM_ONE_DAY)
+        if form not in MODEL_FORMS:
+            raise ModelInputError(f"rain_model form must be one of {', '.join(MODEL_FORMS)}")
         try:
             curves = tuple(
                 ClassCurve(
@@ -133,6 +195,7 @@ class RainModel:
                     float(c["intercept"]),
                     float(c["coef_ln_r24"]),
                     float(c["coef_re_per_100mm"]),
+                    float(c["coef_prev_per_100mm"]) if form == FORM_TWO_DAY else 0.0,
                 )
                 for c in d["classes"]
             )
@@ -141,42 +204,87 @@ class RainModel:
         if len(curves) != 3:
             raise ModelInputError("rain_model needs 3 class curves")
         for c in curves:
-            vals = (c.intercept, c.coef_ln_r24, c.coef_re_per_100mm)
+            vals = (c.intercept, c.coef_ln_r24, c.coef_re_per_100mm, c.coef_prev_per_100mm)
             if not all(math.isfinite(v) for v in vals) or c.coef_ln_r24 <= 0:
                 raise ModelInputError("rain_model curves need finite coefficients, coef_ln_r24 > 0")
             if c.k < 1 or not 0 < c.p < 1 or c.coef_re_per_100mm < 0:
                 raise ModelInputError("rain_model curves need k ≥ 1, 0 < p < 1, coef_re ≥ 0")
-        return cls((curves[0], curves[1], curves[2]))
+            if c.coef_prev_per_100mm < 0:
+                raise ModelInputError("rain_model curves need coef_prev ≥ 0")
+        return cls((curves[0], curves[1], curves[2]), form=form)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Maximum-likelihood logistic regression with every slope ≥ 0 (more rain never lowers
+    the chance of landslides); ``(intercept, slopes)``. Unpenalised: where the unconstrained
+    MLE has no negative slope, it is that MLE."""
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype="float64")
+    t = np.asarray(y, dtype="float64")
+    design = np.column_stack([np.ones(len(x)), x])
+
+    def nll(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = design @ beta
+        # log(1 + e^eta) − t·eta, and its gradient
+        loss = float(np.sum(np.logaddexp(0.0, eta) - t * eta))
+        grad = design.T @ (special.expit(eta) - t)
+        return loss, grad
+
+    start = np.zeros(design.shape[1])
+    rate = min(max(t.mean(), 1e-6), 1 - 1e-6)
+    start[0] = math.log(rate / (1 - rate))
+    bounds = [(None, None)] + [(0.0, None)] * x.shape[1]
+    res = minimize(nll, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 10_000, "ftol": 1e-14, "gtol": 1e-9})  # fmt: skip
+    return float(res.x[0]), np.asarray(res.x[1:])
 
 
 def fit_rain_model(
-    days: pd.DataFrame, rules: Sequence[tuple[int, float]] = DEFAULT_CLASS_RULES
+    days: pd.DataFrame,
+    rules: Sequence[tuple[int, float]] = DEFAULT_CLASS_RULES,
+    form: str = FORM_TWO_DAY,
 ) -> RainModel:
-    """Maximum-likelihood logistic fit of P(N ≥ k) on ln(1 + R24) and Re for each class rule.
+    """Maximum-likelihood logistic fit of P(N ≥ k) for each class rule (slopes ≥ 0).
 
-    ln(1 + R24) and a linear Re fitted the 2002–2007 Hong Kong days better (log loss) than
-    ln(1 + Re) or a single combined rain; unpenalised, so the coefficients are the MLE.
+    ``r24_prev_re2`` (default): on ln(1 + R24), R_prev/100 and Re2/100 — chosen over the
+    one-day form and the R48 forms on an inner split of the Hong Kong record (fit
+    1984–1995, log loss on 1996–2001; :func:`compare_rain_forms`). ``r24_re``: on
+    ln(1 + R24) and Re/100.
 
     Args:
-        days: one row per day with columns ``n`` (incidents), ``r24_mm``, ``re_mm``.
+        days: :func:`daily_table` (columns ``n``, ``r24_mm``, ``re_mm``, ``r_prev_mm``,
+            ``re2_mm``; the one-day form needs only the first three).
         rules: (k, p) of rain classes 1..3.
+        form: ``r24_prev_re2`` or ``r24_re``.
     """
-    from sklearn.linear_model import LogisticRegression
-
-    d = days.dropna(subset=["n", "r24_mm", "re_mm"])
+    if form not in MODEL_FORMS:
+        raise ModelInputError(
+            f"unknown rain model form {form!r}; use one of {', '.join(MODEL_FORMS)}"
+        )
+    cols = (
+        ["n", "r24_mm", "re_mm"] if form == FORM_ONE_DAY else ["n", "r24_mm", "r_prev_mm", "re2_mm"]
+    )
+    missing = [c for c in cols if c not in days.columns]
+    if missing:
+        raise ModelInputError(f"the day table has no column {', '.join(missing)}")
+    d = days.dropna(subset=cols)
     if len(rules) != 3:
         raise ModelInputError("three class rules (k, p) are needed")
-    x = np.column_stack([np.log1p(d["r24_mm"].to_numpy()), d["re_mm"].to_numpy() / 100.0])
+    x = form_matrix(d, form)
     curves = []
     for k, p in rules:
         y = d["n"].to_numpy() >= k
         if y.sum() < 3 or (~y).sum() < 3:
             raise ModelInputError(f"too few days with and without ≥ {k} incidents to fit")
-        lr = LogisticRegression(C=1e6, max_iter=10_000).fit(x, y)
+        b0, b = fit_logistic(x, y)
+        # form_matrix columns: one-day (r24, re); two-day (r24, prev, re2)
+        coef_re, coef_prev = (b[1], 0.0) if form == FORM_ONE_DAY else (b[2], b[1])
         curves.append(
-            ClassCurve(int(k), float(p), float(lr.intercept_[0]), *map(float, lr.coef_[0]))
+            ClassCurve(int(k), float(p), b0, float(b[0]), float(coef_re), float(coef_prev))
         )
     info = {
+        "form": form,
         "n_days": len(d),
         "n_incidents": int(d["n"].sum()),
         "days_with_at_least_k": {str(k): int((d["n"] >= k).sum()) for k, _ in rules},
@@ -184,7 +292,7 @@ def fit_rain_model(
         if isinstance(d.index, pd.DatetimeIndex) and len(d)
         else None,
     }
-    return RainModel((curves[0], curves[1], curves[2]), info)
+    return RainModel((curves[0], curves[1], curves[2]), info, form)
 
 
 def read_hko_daily(path: str | Path) -> pd.Series:
@@ -233,6 +341,31 @@ def antecedent_re_mm(rain: pd.Series, k: float = ANTECEDENT_K) -> pd.Series:
     return pd.Series(np.asarray(re, dtype="float64"), index=full.index).fillna(0.0)
 
 
+def rain_table(rain: pd.Series, counts: pd.Series, start: str, end: str) -> pd.DataFrame:
+    """One row per day of [start, end] with rain: ``n`` (incidents that day), ``r24_mm``,
+    ``re_mm`` (Σ 0.8ⁱ·Rᵢ, ten days before the day), ``r_prev_mm`` (the day before) and
+    ``re2_mm`` (Σ 0.8ⁱ·Rᵢ over the nine days before the day before) — the inputs
+    :func:`antecedent_inputs` takes from ten antecedent days. Missing days count as 0 mm."""
+    full = rain.asfreq("D").fillna(0.0)
+    re = antecedent_re_mm(rain)
+    re2 = sum(
+        ANTECEDENT_K**i * full.shift(i + 1, fill_value=0.0) for i in range(1, ANTECEDENT_DAYS)
+    )
+    idx = pd.date_range(start, end, freq="D")
+    out = pd.DataFrame(
+        {
+            "n": counts.reindex(idx, fill_value=0).to_numpy("float64"),
+            "r24_mm": rain.reindex(idx).to_numpy("float64"),
+            "re_mm": re.reindex(idx).to_numpy("float64"),
+            "r_prev_mm": full.shift(1, fill_value=0.0).reindex(idx).to_numpy("float64"),
+            "re2_mm": pd.Series(np.asarray(re2), index=full.index).reindex(idx).to_numpy("float64"),
+        },
+        index=idx,
+    )
+    out = out[out["r24_mm"].notna()]
+    return out.fillna({"re_mm": 0.0, "r_prev_mm": 0.0, "re2_mm": 0.0})
+
+
 def daily_table(
     incidents: pd.DataFrame,
     rain: pd.Series,
@@ -240,20 +373,9 @@ def daily_table(
     end: str = "2007-12-31",
     natural_only: bool = False,
 ) -> pd.DataFrame:
-    """One row per day of [start, end] with rain: ``n`` incidents, ``r24_mm``, ``re_mm``."""
+    """:func:`rain_table` of the incidents (natural-hillside ones with ``natural_only``)."""
     inc = incidents[incidents["natural"]] if natural_only else incidents
-    counts = inc["date"].value_counts()
-    re = antecedent_re_mm(rain)
-    idx = pd.date_range(start, end, freq="D")
-    out = pd.DataFrame(
-        {
-            "n": counts.reindex(idx, fill_value=0).to_numpy("float64"),
-            "r24_mm": rain.reindex(idx).to_numpy("float64"),
-            "re_mm": re.reindex(idx).to_numpy("float64"),
-        },
-        index=idx,
-    )
-    return out[out["r24_mm"].notna()]
+    return rain_table(rain, inc["date"].value_counts(), start, end)
 
 
 def hongkong_days(data_dir: str | Path, natural_only: bool = False) -> pd.DataFrame:
@@ -272,7 +394,7 @@ def day_skill(model: RainModel, days: pd.DataFrame, k: int = 10, cls: int = 2) -
     Returns the number of such days, the share detected (POD), alarm days, false-alarm days
     (alarm, < k incidents) per year and the share of alarms that were false (FAR).
     """
-    alarm = model.rain_class(days["r24_mm"], days["re_mm"]) >= cls
+    alarm = model.rain_class(*model.day_inputs(days)) >= cls
     event = days["n"].to_numpy() >= k
     years = len(days) / 365.25
     n_ev = int(event.sum())
@@ -302,15 +424,27 @@ def calibrate_hongkong(
 
 
 def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
-    """JSON-ready fit, R24 thresholds per class at Re = 0/50/100/200 mm, and day skill."""
+    """JSON-ready fit, R24 thresholds per class at Re = 0/50/100/200 mm (Re2 for the two-day
+    form, with a dry day before; and, for it, after a day of 50 / 100 mm), and day skill."""
     thr = {
         f"re_{re:g}mm": [round(model.r24_threshold_mm(c, re), 1) for c in (1, 2, 3)]
         for re in (0.0, 50.0, 100.0, 200.0)
     }
-    return {
+    out: dict[str, Any] = {
         "rain_model": model.as_params(),
         "fit": model.info,
         "r24_thresholds_mm_by_class": thr,
+    }
+    if model.form == FORM_TWO_DAY:
+        out["r24_thresholds_mm_by_class_after_a_wet_day"] = {
+            f"prev_{q:g}mm_re2_{re:g}mm": [
+                round(model.r24_threshold_mm(c, re, q), 1) for c in (1, 2, 3)
+            ]
+            for q in (50.0, 100.0)
+            for re in (0.0, 100.0)
+        }
+    return {
+        **out,
         "skill_train_ge10": day_skill(model, train),
         "skill_test_ge10": day_skill(model, test) if len(test) else None,
     }
@@ -321,7 +455,7 @@ def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[st
 #: Rain variables of the forms :func:`compare_rain_forms` fits, with the default first. R24 is
 #: the day's rain, R_prev the day before, R48 = R24 + R_prev (the two-day rain of China's
 #: 1–3 day totals and the GEO's rolling windows), Re the effective antecedent rain of the ten
-#: days before the day and Re2 that of the ten days before the two days.
+#: days before the day and Re2 that of the nine days before the two days (:func:`rain_table`).
 RAIN_FORMS: dict[str, str] = {
     "r24_re": "ln(1 + R24), Re/100",
     "r48_re2": "ln(1 + R48), Re2/100",
@@ -330,41 +464,31 @@ RAIN_FORMS: dict[str, str] = {
 }
 
 
-def two_day_table(rain: pd.Series, counts: pd.Series, start: str, end: str) -> pd.DataFrame:
-    """One row per day of [start, end] with rain: ``n``, ``r24_mm``, ``r_prev_mm``,
-    ``re_mm`` (ten days before the day) and ``re2_mm`` (ten days before the day before)."""
-    full = rain.asfreq("D").fillna(0.0)
-    re1 = antecedent_re_mm(rain)
-    re2 = re1.shift(1, fill_value=0.0)
-    idx = pd.date_range(start, end, freq="D")
-    out = pd.DataFrame(
-        {
-            "n": counts.reindex(idx, fill_value=0).to_numpy("float64"),
-            "r24_mm": rain.reindex(idx).to_numpy("float64"),
-            "r_prev_mm": full.shift(1, fill_value=0.0).reindex(idx).to_numpy("float64"),
-            "re_mm": re1.reindex(idx).to_numpy("float64"),
-            "re2_mm": re2.reindex(idx).to_numpy("float64"),
-        },
-        index=idx,
-    )
-    return out[out["r24_mm"].notna()].fillna(0.0)
-
-
 def form_matrix(days: pd.DataFrame, form: str) -> np.ndarray:
-    """The regressors of one of :data:`RAIN_FORMS` for the rows of :func:`two_day_table`."""
+    """The regressors of one of :data:`RAIN_FORMS` for the rows of :func:`rain_table`."""
     r24 = np.log1p(days["r24_mm"].to_numpy("float64"))
+    if form == "r24_re":
+        return np.column_stack([r24, days["re_mm"].to_numpy("float64") / 100.0])
+    if form not in RAIN_FORMS:
+        raise ModelInputError(f"unknown rain form {form!r}; use one of {', '.join(RAIN_FORMS)}")
     prev = days["r_prev_mm"].to_numpy("float64")
     r48 = np.log1p(days["r24_mm"].to_numpy("float64") + prev)
     re2 = days["re2_mm"].to_numpy("float64") / 100.0
-    if form == "r24_re":
-        return np.column_stack([r24, days["re_mm"].to_numpy("float64") / 100.0])
     if form == "r48_re2":
         return np.column_stack([r48, re2])
     if form == "r24_r48_re2":
         return np.column_stack([r24, r48, re2])
-    if form == "r24_prev_re2":
-        return np.column_stack([r24, prev / 100.0, re2])
-    raise ModelInputError(f"unknown rain form {form!r}; use one of {', '.join(RAIN_FORMS)}")
+    return np.column_stack([r24, prev / 100.0, re2])
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    intercept: float
+    slopes: np.ndarray
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = special.expit(self.intercept + np.asarray(x) @ self.slopes)
+        return np.column_stack([1 - p, p])
 
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
@@ -394,10 +518,8 @@ def compare_rain_forms(
     class ``rules`` fitted up to ``fit_to_year``) those days get.
 
     Args:
-        days: :func:`two_day_table`.
+        days: :func:`rain_table`.
     """
-    from sklearn.linear_model import LogisticRegression
-
     year = pd.DatetimeIndex(days.index).year
     parts = {
         "inner_fit": days[year <= inner_fit_to_year],
@@ -414,7 +536,7 @@ def compare_rain_forms(
         y = part["n"].to_numpy() >= k
         if y.sum() < 3 or (~y).sum() < 3:
             raise ModelInputError(f"too few days with and without ≥ {k} incidents to fit")
-        return LogisticRegression(C=1e6, max_iter=10_000).fit(form_matrix(part, form), y)
+        return _Fitted(*fit_logistic(form_matrix(part, form), y))
 
     out: dict[str, Any] = {}
     test = parts["test"]

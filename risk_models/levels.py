@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from risk_models import landslide, rainfall
-from risk_models.calibration import RainModel
+from risk_models.calibration import FORM_TWO_DAY, RainModel
 from risk_models.errors import ModelInputError
 
 
@@ -126,11 +126,19 @@ def assess_landslide(
     metrics["rain_mm_event"] = rain.sum(axis=-1)
     metrics["cma_signal"] = rainfall.cma_signal(rain).astype("float64")
     re = np.zeros(n)
+    rm = rain_model or RainModel.from_params(DEFAULT_RAIN_MODEL)
+    re_in: Any = np.zeros(n)
+    prev: Any = np.zeros(n)
     if antecedent_daily_mm is not None:
         re = np.broadcast_to(rainfall.effective_antecedent_mm(antecedent_daily_mm), (n,))
+        re_in, prev = rm.inputs(antecedent_daily_mm)
+    re_in = np.broadcast_to(np.asarray(re_in, dtype="float64"), (n,))
+    prev = np.broadcast_to(np.asarray(prev, dtype="float64"), (n,))
+    if rm.form == FORM_TWO_DAY:
+        prev = rainfall.day_before_wettest_24h_mm(rain, prev)
     metrics["antecedent_re_mm"] = np.asarray(re, dtype="float64")
-    rm = rain_model or RainModel.from_params(DEFAULT_RAIN_MODEL)
-    r_class = rm.rain_class(metrics["rain_mm_24h"], metrics["antecedent_re_mm"])
+    metrics["rain_mm_day_before"] = np.asarray(prev, dtype="float64")
+    r_class = rm.rain_class(metrics["rain_mm_24h"], re_in, prev)
     level = landslide.warning_level(s_class, r_class, matrix)
     level = np.where(floor, 0, level).astype("int8")
     # wetness proxy: event + antecedent rain against 200 mm (a saturated residual soil in
@@ -156,6 +164,6 @@ def assess_landslide(
         rain_metrics=metrics,
         density_ratio=ratio,
         below_slope_floor=floor,
-        rain_probabilities=rm.probabilities(metrics["rain_mm_24h"], metrics["antecedent_re_mm"]),
+        rain_probabilities=rm.probabilities(metrics["rain_mm_24h"], re_in, prev),
         rain_rules=tuple((c.k, c.p) for c in rm.curves),
     )

@@ -24,37 +24,44 @@ MIN_RES, MAX_RES = 7, 10
 RUNOFF_LADDER_MM: tuple[float, ...] = (0.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0)
 
 
-#: Rain classes 1..3: P(N ≥ k incidents in the territory that day | R24, Re) ≥ 0.25 for
-#: k = 3, 10, 50, logistic curves fitted on the Hong Kong record 1984–2001 (6,575 days, 5,632
-#: incidents of all types; HKO HQ daily rain; :mod:`risk_models.calibration`). Thresholds on
-#: the 24 h rain at Re = 100 mm: 15 / 76 / 162 mm (at Re = 0: 142 / 180 / 232 mm). Tested on
-#: 2002–2007: 10 of the 16 days with ≥ 10 incidents reach class 2, with 2.2 false-alarm days
-#: a year. Refit with ``onemap risk calibrate-rain --incidents … --rain … --fit-to 2001`` and
-#: pass its ``rain_model`` in ``--params``.
+#: Rain classes 1..3: P(N ≥ k incidents in the territory that day | rain) ≥ 0.25 for
+#: k = 3, 10, 50, logistic curves on ln(1 + R24), the day before R_prev and Re2 (Σ 0.8ⁱ·Rᵢ
+#: over the nine days before that), fitted on the Hong Kong record 1984–2001 (6,575 days,
+#: 5,632 incidents of all types; HKO HQ daily rain; slopes ≥ 0; :mod:`risk_models.calibration`).
+#: This two-day form was chosen over the one-day form (R24 and Re only) and the R48 forms on
+#: an inner split (fit 1984–1995, log loss on 1996–2001). Class-2 threshold on R24 after a dry
+#: fortnight: 180 mm; after a 100 mm day: 69 mm. Tested on 2002–2007: 10 of the 16 days with
+#: ≥ 10 incidents reach class 2, with 2.2 false-alarm days a year. Refit with ``onemap risk
+#: calibrate-rain --incidents … --rain … --fit-to 2001`` and pass its ``rain_model`` in
+#: ``--params`` (a model without ``form`` is the one-day form).
 DEFAULT_RAIN_MODEL: dict[str, Any] = {
+    "form": "r24_prev_re2",
     "classes": [
         {
             "k": 3,
             "p": 0.25,
-            "intercept": -6.1844,
-            "coef_ln_r24": 1.0254,
-            "coef_re_per_100mm": 2.2372,
+            "intercept": -6.1424,
+            "coef_ln_r24": 1.0087,
+            "coef_re_per_100mm": 1.6908,
+            "coef_prev_per_100mm": 2.0337,
         },
         {
             "k": 10,
             "p": 0.25,
-            "intercept": -12.4683,
-            "coef_ln_r24": 2.1863,
-            "coef_re_per_100mm": 1.8792,
+            "intercept": -12.4588,
+            "coef_ln_r24": 2.186,
+            "coef_re_per_100mm": 1.0418,
+            "coef_prev_per_100mm": 2.0742,
         },
         {
             "k": 50,
             "p": 0.25,
-            "intercept": -21.3519,
-            "coef_ln_r24": 3.7153,
-            "coef_re_per_100mm": 1.3192,
+            "intercept": -22.2753,
+            "coef_ln_r24": 3.8858,
+            "coef_re_per_100mm": 0.0,
+            "coef_prev_per_100mm": 2.1459,
         },
-    ]
+    ],
 }
 
 
@@ -88,7 +95,8 @@ class PipelineParams:
     H3 assignment).
 
     Nowcast: ``matrix`` (4×4 susceptibility × rain class → level 0–4), ``rain_model`` (the
-    calibrated rain classes, :data:`DEFAULT_RAIN_MODEL`), ``antecedent_k``, ``fs`` (infinite
+    calibrated rain classes: ``form`` and three class curves, :data:`DEFAULT_RAIN_MODEL`),
+    ``antecedent_k``, ``fs`` (infinite
     slope parameters), flood: ``curve_number``, ``ia_ratio``, ``stage_m`` (given river stage
     above the bank, else from a Manning rating curve of the main river: ``channel_width_m``,
     ``bed_slope``, ``manning_n``, ``bankfull_rain_mm_h``, ``runoff_coefficient``),

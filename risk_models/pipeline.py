@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from risk_models import flood, landslide, rainfall
+from risk_models.calibration import FORM_TWO_DAY
 from risk_models.errors import EmptyAreaError, ModelInputError
 from risk_models.params import RUNOFF_LADDER_MM, PipelineParams, check_model, check_res
 from risk_models.rainsource import (
@@ -79,7 +80,9 @@ def rain_metrics(
     source: RainSource, lon: np.ndarray, lat: np.ndarray, params: PipelineParams
 ) -> dict[str, np.ndarray]:
     """Per-cell rain metrics: ``rain_mm_{1,3,6,12,24}h`` (largest trailing totals),
-    ``rain_mm_event``, ``antecedent_re_mm`` (Re = Σ Kⁱ·Rᵢ), ``p_ge_<k>`` (the calibrated
+    ``rain_mm_event``, ``antecedent_re_mm`` (Re = Σ Kⁱ·Rᵢ), ``rain_mm_day_before`` (the
+    day before the window; for a window longer than a day, the 24 h before its wettest
+    24 h), ``p_ge_<k>`` (the calibrated
     probabilities of ≥ k landslides in the territory, :mod:`risk_models.calibration`),
     ``rain_class`` (0..3 from them) and ``cma_signal``."""
     n = len(lon)
@@ -96,14 +99,26 @@ def rain_metrics(
         event = hourly.sum(axis=1)
     m: dict[str, np.ndarray] = {f"rain_mm_{w}h": v for w, v in maxes.items()}
     m["rain_mm_event"] = event
-    if source.antecedent_daily_mm is not None:
-        re = rainfall.effective_antecedent_mm(source.antecedent_daily_mm, params.antecedent_k)
+    model = params.rain()
+    ante = source.antecedent_daily_mm
+    if ante is not None:
+        re = rainfall.effective_antecedent_mm(ante, params.antecedent_k)
         m["antecedent_re_mm"] = np.broadcast_to(np.asarray(re, "float64"), (n,)).copy()
+        re_in, prev = model.inputs(ante, params.antecedent_k)
     else:
         m["antecedent_re_mm"] = np.zeros(n)
-    model = params.rain()
-    m.update(model.probabilities(m["rain_mm_24h"], m["antecedent_re_mm"]))
-    m["rain_class"] = model.rain_class(m["rain_mm_24h"], m["antecedent_re_mm"])
+        re_in, prev = np.zeros(()), np.zeros(())
+    re_in = np.broadcast_to(np.asarray(re_in, "float64"), (n,))
+    prev = np.broadcast_to(np.asarray(prev, "float64"), (n,)).copy()
+    hyeto = source.hyetograph_mm
+    hours = hyeto.size if source.kind == "scenario" and hyeto is not None else None
+    if model.form == FORM_TWO_DAY and (hours is None or hours > 24):
+        # a window longer than a day: the day before is the 24 h before its wettest 24 h
+        series = hourly if source.kind != "scenario" else source.hourly(lon, lat)
+        prev = rainfall.day_before_wettest_24h_mm(series, prev)
+    m["rain_mm_day_before"] = prev
+    m.update(model.probabilities(m["rain_mm_24h"], re_in, prev))
+    m["rain_class"] = model.rain_class(m["rain_mm_24h"], re_in, prev)
     m["cma_signal"] = cma_from_totals(maxes)
     return m
 
@@ -116,6 +131,7 @@ _RAIN_KEYS = (
     "rain_mm_24h",
     "rain_mm_event",
     "antecedent_re_mm",
+    "rain_mm_day_before",
 )
 
 

@@ -307,3 +307,38 @@ def load_scenarios(directory: str | Path) -> dict[str, Scenario]:
         s = load_scenario(p)
         out[s.id] = s
     return out
+
+
+def day_before_wettest_24h_mm(
+    hourly_mm: np.ndarray, last_day_mm: np.ndarray | float = 0.0, chunk: int = 8192
+) -> np.ndarray:
+    """Rain (mm) of the 24 h before each series' wettest 24 h: the "day before" of the
+    two-day rain model when a window is longer than a day.
+
+    Hours before the window count at the last antecedent day's mean rate
+    (``last_day_mm`` / 24 per hour); for a window of 24 h or less the wettest 24 h is the
+    whole window and the result is ``last_day_mm`` itself.
+
+    Args:
+        hourly_mm: ``(n, hours)`` rain (mm per hour).
+        last_day_mm: the day before the window (mm), scalar or ``(n,)``.
+    """
+    arr = np.atleast_2d(np.asarray(hourly_mm, dtype="float64"))
+    n, hours = arr.shape
+    last = np.broadcast_to(np.asarray(last_day_mm, dtype="float64"), (n,))
+    if hours <= 24:
+        return last.copy()
+    out = np.empty(n)
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        ext = np.concatenate(
+            [np.repeat(last[start:stop, None] / 24.0, 24, axis=1), arr[start:stop]], axis=1
+        )
+        c = np.zeros((stop - start, ext.shape[1] + 1))
+        np.cumsum(ext, axis=1, out=c[:, 1:])
+        # 24 h windows of the window itself end at ext positions 48 … 24 + hours
+        sums = c[:, 48:] - c[:, 24:-24]
+        end = 48 + np.argmax(sums, axis=1)
+        rows = np.arange(stop - start)
+        out[start:stop] = c[rows, end - 24] - c[rows, end - 48]
+    return out

@@ -569,6 +569,12 @@ def calibrate_rain_cmd(
     natural_only: Annotated[
         bool, typer.Option("--natural-only", help="Only natural-hillside incidents")
     ] = False,
+    form: Annotated[
+        str,
+        typer.Option(
+            "--form", help="r24_prev_re2 (R24, the day before, Re2; default) or r24_re (R24, Re)"
+        ),
+    ] = "r24_prev_re2",
     compare_forms: Annotated[
         bool,
         typer.Option(
@@ -597,15 +603,11 @@ def calibrate_rain_cmd(
             inc, series, str(first.date()), str(last.date()), natural_only=natural_only
         )
         year = pd.DatetimeIndex(days.index).year
-        model = calibration.fit_rain_model(days[year <= fit_to])
+        model = calibration.fit_rain_model(days[year <= fit_to], form=form)
         report = calibration.report(model, days[year <= fit_to], days[year > fit_to])
         if compare_forms:
-            sub = inc[inc["natural"]] if natural_only else inc
-            two_day = calibration.two_day_table(
-                series, sub["date"].value_counts(), str(first.date()), str(last.date())
-            )
             report["rain_forms"] = calibration.compare_rain_forms(
-                two_day, fit_to_year=fit_to, inner_fit_to_year=inner_fit_to,
+                days, fit_to_year=fit_to, inner_fit_to_year=inner_fit_to,
                 days_of_interest=day or (),
             )  # fmt: skip
     typer.echo(json.dumps(report, indent=2, default=float))

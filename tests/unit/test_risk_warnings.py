@@ -212,7 +212,8 @@ def test_rain_model_fit_recovers_a_known_relation() -> None:
         {"n": rng.poisson(mu), "r24_mm": r24, "re_mm": re},
         index=pd.date_range("1980-01-01", periods=n, freq="D"),
     )
-    model = calibration.fit_rain_model(days, ((1, 0.5), (3, 0.5), (10, 0.5)))
+    model = calibration.fit_rain_model(days, ((1, 0.5), (3, 0.5), (10, 0.5)), form="r24_re")
+    assert model.form == "r24_re" and "form" in model.as_params()
     for c in model.curves:
         assert c.coef_ln_r24 > 0 and c.coef_re_per_100mm > 0
     grid = np.linspace(0, 600, 61)
@@ -308,7 +309,7 @@ def test_two_day_table_lines_up_the_day_before_and_its_antecedent() -> None:
     idx = pd.date_range("2000-01-01", periods=14, freq="D")
     rain = pd.Series([0.0] * 10 + [10.0, 20.0, 40.0, 0.0], index=idx)
     counts = pd.Series({idx[12]: 3})
-    t = calibration.two_day_table(rain, counts, "2000-01-01", "2000-01-14")
+    t = calibration.rain_table(rain, counts, "2000-01-01", "2000-01-14")
     day = t.loc[idx[12]]
     assert day["n"] == 3 and day["r24_mm"] == 40.0 and day["r_prev_mm"] == 20.0
     assert day["re_mm"] == pytest.approx(0.8 * 20 + 0.64 * 10)  # the ten days before the day
@@ -321,7 +322,7 @@ def test_two_day_table_lines_up_the_day_before_and_its_antecedent() -> None:
 
 def test_compare_rain_forms_picks_the_two_day_form_when_the_record_says_so() -> None:
     rain, counts = _synthetic_two_day_record()
-    days = calibration.two_day_table(rain, counts, "1980-01-01", str(rain.index[-1].date()))
+    days = calibration.rain_table(rain, counts, "1980-01-01", str(rain.index[-1].date()))
     late = rain.index[-200]
     got = calibration.compare_rain_forms(
         days, fit_to_year=2000, inner_fit_to_year=1992, ks=(1, 3, 5), alarm_k=3,
@@ -380,3 +381,55 @@ def test_cli_calibrate_rain_compares_the_two_day_forms(tmp_path) -> None:
     assert got["rain_forms"]["chosen_on_inner_split"] != "r24_re"
     assert forms["r24_prev_re2"]["test_log_loss_sum"] < forms["r24_re"]["test_log_loss_sum"]
     assert set(forms["r24_re"]["rain_class_on_days"]) == {"2005-06-01"}
+
+
+def test_two_day_rain_model_sees_the_day_before() -> None:
+    rng = np.random.default_rng(2)
+    n = 8000
+    r24, prev, re2 = rng.gamma(0.5, 30.0, n), rng.gamma(0.5, 30.0, n), rng.gamma(0.8, 40.0, n)
+    mu = np.exp(-4.0 + 1.2 * np.log1p(r24) + 1.5 * prev / 100 + 0.5 * re2 / 100)
+    days = pd.DataFrame(
+        {"n": rng.poisson(mu), "r24_mm": r24, "r_prev_mm": prev, "re2_mm": re2, "re_mm": 0.0},
+        index=pd.date_range("1980-01-01", periods=n, freq="D"),
+    )
+    model = calibration.fit_rain_model(days, ((1, 0.5), (3, 0.5), (10, 0.5)))
+    assert model.form == "r24_prev_re2"
+    for c in model.curves:
+        assert c.coef_prev_per_100mm > 0.5 and c.coef_ln_r24 > 0
+    # a wet day before lowers the 24 h rain a class needs; the threshold is where it starts
+    for k in (1, 2, 3):
+        dry, wet = model.r24_threshold_mm(k, 50.0, 0.0), model.r24_threshold_mm(k, 50.0, 150.0)
+        assert wet < dry
+        assert (
+            model.rain_class(wet + 1e-3, 50.0, 150.0)
+            >= k
+            > model.rain_class(max(wet - 1.0, 0), 50.0, 150.0)
+        )
+    again = calibration.RainModel.from_params(model.as_params())
+    grid = np.linspace(0, 400, 41)
+    assert (again.rain_class(grid, 30.0, 80.0) == model.rain_class(grid, 30.0, 80.0)).all()
+    # the ten antecedent days give R_prev (the last) and Re2 (the nine before it)
+    ante = np.array([0, 0, 0, 0, 0, 0, 0, 0, 10.0, 40.0])
+    re_in, prev_in = model.inputs(ante)
+    assert float(prev_in) == 40.0 and float(re_in) == pytest.approx(0.8 * 10.0)
+    one_day = calibration.RainModel(model.curves, form="r24_re")
+    re1, prev1 = one_day.inputs(ante)
+    assert float(prev1) == 0.0 and float(re1) == pytest.approx(0.8 * 40 + 0.64 * 10)
+    with pytest.raises(ModelInputError):
+        calibration.RainModel.from_params({**model.as_params(), "form": "r72"})
+    bad = model.as_params()
+    bad["classes"][0]["coef_prev_per_100mm"] = -1.0
+    with pytest.raises(ModelInputError):
+        calibration.RainModel.from_params(bad)
+
+
+def test_day_before_of_a_long_window_is_the_24_h_before_its_wettest_day() -> None:
+    from risk_models.rainfall import day_before_wettest_24h_mm
+
+    hourly = np.zeros((3, 48))
+    hourly[0, :24], hourly[0, 24:] = 1.0, 5.0  # wettest: the second day, the first before it
+    hourly[1, :24], hourly[1, 24:] = 10.0, 1.0  # wettest: the first day, the antecedent day
+    hourly[2, 12:36] = 4.0  # wettest 24 h straddles the days: 12 h of window, 12 h before
+    got = day_before_wettest_24h_mm(hourly, np.array([48.0, 30.0, 24.0]))
+    assert got.tolist() == pytest.approx([24.0, 30.0, 12.0])
+    assert day_before_wettest_24h_mm(np.ones((2, 24)), 7.0).tolist() == [7.0, 7.0]
