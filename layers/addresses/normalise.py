@@ -82,6 +82,12 @@ class Tracked:
 
     def __init__(self, source: str):
         self.source = source
+        whole = unicodedata.normalize("NFKC", source).upper()
+        if len(whole) == len(source):  # one character for one (full width, CJK): fast path
+            keep = [i for i, ch in enumerate(whole) if not ch.isspace()]
+            self.text = "".join([whole[i] for i in keep])
+            self.src = [(i, i + 1) for i in keep]
+            return
         chars: list[str] = []
         src: list[tuple[int, int]] = []
         for i, ch in enumerate(source):
