@@ -12,6 +12,7 @@ from layers.catalog import Layer, Property
 from layers.sql import extent_sql, ident
 
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -19,6 +20,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
@@ -118,12 +120,7 @@ def collection(base: str, layer: Layer, extent: dict[str, Any] | None) -> dict[s
             link(href, "self", JSON, "This collection"),
             link(f"{href}/items", "items", GEOJSON, "Features (GeoJSON)"),
             link(f"{href}/items?f=csv", "items", CSV, "Features (CSV)"),
-            link(
-                f"{href}/queryables",
-                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                SCHEMA_JSON,
-                "Queryables",
-            ),
+            link(f"{href}/queryables", QUERYABLES_REL, SCHEMA_JSON, "Queryables"),
             link(
                 f"{href}/tiles",
                 "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",

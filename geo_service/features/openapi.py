@@ -152,6 +152,8 @@ ITEMS_PARAMETERS: dict[str, dict[str, Any]] = {
         {"type": "string"},
         "An instant or an interval `start/end` (open end `..`); on a collection without time "
         "every feature matches",
+        style="form",
+        explode=False,
     ),
     "filter": _query("filter", {"type": "string"}, "CQL2 filter (see `filter-lang`)"),
     "filter-lang": _query(

@@ -296,8 +296,9 @@ def _format_url(request: Request, fmt: str) -> str:
 def page_links(
     request: Request, layer: Layer, q: ItemsQuery, media: str, *, returned: int, more: bool
 ) -> list[dict[str, Any]]:
-    """``self``, ``alternate`` (the page in the other format), ``collection`` and, where
-    there are such pages, ``next`` and ``prev``."""
+    """``self``, ``alternate`` (the page in the other format), ``collection``, the
+    queryables (Features Part 3, /req/queryables/get-queryables-uris) and, where there are
+    such pages, ``next`` and ``prev``."""
     csv = media == CSV
     links = [
         docs.link(request_url(request), "self", media, "This page"),
@@ -308,6 +309,12 @@ def page_links(
             "This page as GeoJSON" if csv else "This page as CSV",
         ),
         docs.link(f"{base_url(request)}/collections/{layer.id}", "collection", JSON),
+        docs.link(
+            f"{base_url(request)}/collections/{layer.id}/queryables",
+            docs.QUERYABLES_REL,
+            SCHEMA_JSON,
+            "What a filter may use",
+        ),
     ]
     if more and returned > 0:
         links.append(docs.link(_page_url(request, q.offset + q.limit), "next", media, "Next page"))
@@ -315,6 +322,15 @@ def page_links(
         prev = _page_url(request, max(0, q.offset - q.limit))
         links.append(docs.link(prev, "prev", media, "Previous page"))
     return links
+
+
+def link_header(links: list[dict[str, Any]]) -> str:
+    """The ``Link`` header (RFC 8288) of ``links``, with rel and media type.  Commas in the
+    targets are percent-encoded, as naive readers split the header on them."""
+    return ", ".join(
+        f'<{lk["href"].replace(",", "%2C")}>; rel="{lk["rel"]}"; type="{lk["type"]}"'
+        for lk in links
+    )
 
 
 def time_stamp() -> str:
@@ -358,7 +374,7 @@ async def items(
             "OGC-NumberMatched": str(matched),
             "OGC-NumberReturned": str(returned),
             "OGC-TimeStamp": stamp,
-            "Link": ", ".join(f'<{lk["href"]}>; rel="{lk["rel"]}"' for lk in links),
+            "Link": link_header(links),
             **crs_header,
         }
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
@@ -370,7 +386,8 @@ async def items(
     if estimated:
         head["numberMatchedEstimated"] = True
     head["links"] = links
-    return geojson_text(feature_collection_text(head, features), headers=crs_header)
+    headers = {"Link": link_header(links), **crs_header}
+    return geojson_text(feature_collection_text(head, features), headers=headers)
 
 
 @router.get(

@@ -145,6 +145,35 @@ async def test_time_stamp_and_links(seeded: httpx.AsyncClient) -> None:
     assert r.headers["ogc-numbermatched"] == str(fc["numberMatched"])
 
 
+def _link_header(value: str) -> dict[str, dict[str, str]]:
+    """An RFC 8288 Link header → {rel: {"href", "type"}}."""
+    out = {}
+    for part in value.split(", <"):
+        target, *params = part.split(";")
+        attrs = dict(p.strip().split("=", 1) for p in params)
+        rel = attrs["rel"].strip('"')
+        out[rel] = {"href": target.strip().strip("<>"), "type": attrs["type"].strip('"')}
+    return out
+
+
+async def test_items_link_header(seeded: httpx.AsyncClient) -> None:
+    """Links in the Link header too, with their media types: the queryables (Part 3,
+    /req/queryables/get-queryables-uris), self and alternate formats, next."""
+    for method in ("GET", "HEAD"):
+        r = await seeded.request(method, "/collections/venues/items?limit=4&bbox=108,22,109,23")
+        links = _link_header(r.headers["link"])
+        q = links["http://www.opengis.net/def/rel/ogc/1.0/queryables"]
+        assert q["type"] == "application/schema+json"
+        assert urlsplit(q["href"]).path == "/collections/venues/queryables"
+        assert links["self"]["type"] == "application/geo+json"
+        assert links["alternate"]["type"] == "text/csv"
+        nxt = urlsplit(links["next"]["href"])
+        assert "," not in nxt.query  # percent-encoded: naive readers split on commas
+        assert dict(parse_qsl(nxt.query)) == {"limit": "4", "bbox": "108,22,109,23", "offset": "4"}
+    conf = (await seeded.get("/conformance")).json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conf
+
+
 async def test_accept_header_chooses_the_format(seeded: httpx.AsyncClient) -> None:
     url = "/collections/venues/items?limit=3"
     r = await seeded.get(url, headers={"Accept": "text/csv"})
