@@ -85,3 +85,23 @@ class ResidentNotInWarning(WarningNotFound):
 
 class SubscriptionNotFound(EmergencyError, LookupError):
     """A push subscription id that does not exist (404)."""
+
+
+class StepRefused(EmergencyError):
+    """A step of an incident its stage does not allow, or a role that may not take it (409)."""
+
+
+class DepartmentNotFound(EmergencyError, LookupError):
+    """A department code that does not exist (404)."""
+
+
+class PhotoNotFound(EmergencyError, LookupError):
+    """An incident photo number that does not exist (404)."""
+
+
+class PhotoRejected(InvalidInput):
+    """A photo that is not a whole JPEG, PNG or HEIC image (400)."""
+
+
+class PhotoTooLarge(InvalidInput):
+    """A photo over the size limit, or more photos than allowed (413)."""

@@ -61,7 +61,11 @@ async def summary(conn: asyncpg.Connection) -> dict[str, Any]:
     incidents = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE status IS DISTINCT FROM 'closed') AS open, "
         "count(*) FILTER (WHERE reported_at >= (date_trunc('day', now() AT TIME ZONE $1) "
-        "AT TIME ZONE $1)) AS today FROM incidents",
+        "AT TIME ZONE $1)) AS today, "
+        "count(*) FILTER (WHERE stage <> '结案' AND due_at <= now()) AS overdue, "
+        "count(*) FILTER (WHERE stage = '结案') AS closed, "
+        "count(*) FILTER (WHERE stage = '结案' AND closed_at <= due_at) AS on_time "
+        "FROM incidents",
         LOCAL_TZ,
     )
     assert incidents is not None
@@ -80,7 +84,14 @@ async def summary(conn: asyncpg.Connection) -> dict[str, Any]:
             "online_rate": round(cams["online"] / total_cams, 4) if total_cams else None,
         },
         "camera_coverage": coverage["share"],
-        "incidents": {"open": int(incidents["open"]), "today": int(incidents["today"])},
+        "incidents": {
+            "open": int(incidents["open"]),
+            "today": int(incidents["today"]),
+            "overdue": int(incidents["overdue"]),
+            "on_time_rate": round(int(incidents["on_time"]) / int(incidents["closed"]), 4)
+            if incidents["closed"]
+            else None,
+        },
         "latest_run": None
         if run is None
         else {

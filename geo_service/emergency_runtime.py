@@ -12,13 +12,15 @@ import asyncpg
 import httpx
 
 from emergency import push
+from emergency.incidents import mark_overdue
 from emergency.warnings import expire_due
 from geo_service.event_hub import EventHub
 from geo_service.state import AppState
 
 log = logging.getLogger("onemap.emergency")
 
-#: Seconds between sweeps that mark warnings past ``valid_to`` as expired.
+#: Seconds between sweeps that mark warnings past ``valid_to`` as expired and incidents
+#: past their deadline as overdue.
 EXPIRY_SWEEP_S = 30.0
 
 
@@ -28,8 +30,11 @@ async def _sweep_expired(pool: asyncpg.Pool) -> None:
         try:
             async with pool.acquire() as conn:
                 codes = await expire_due(conn)
+                late = await mark_overdue(conn)
             if codes:
                 log.info("warnings expired", extra={"codes": codes})
+            if late:
+                log.info("incidents overdue", extra={"codes": late})
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.debug("expiry sweep skipped: %r", exc)
 

@@ -84,6 +84,11 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     emergency_errors.GridNotFound: (404, "unknown_grid"),
     emergency_errors.IncidentNotFound: (404, "unknown_incident"),
     emergency_errors.SubscriptionNotFound: (404, "unknown_subscription"),
+    emergency_errors.StepRefused: (409, "step_refused"),
+    emergency_errors.DepartmentNotFound: (404, "unknown_department"),
+    emergency_errors.PhotoNotFound: (404, "unknown_photo"),
+    emergency_errors.PhotoRejected: (400, "invalid_photo"),
+    emergency_errors.PhotoTooLarge: (413, "photo_too_large"),
     IdempotencyConflict: (409, "idempotency_conflict"),
     InvalidEvent: (400, "invalid_event"),
     # Text PostgreSQL cannot store (a NUL character): the input is at fault.

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         7.0, ge=0, description="Live events older than this are pruned (0 = keep all)."
     )
 
+    # --- field work ---------------------------------------------------------------
+    incident_max_photos: int = Field(
+        3, ge=0, le=20, description="Photos one incident report may carry."
+    )
+    photo_max_mb: float = Field(
+        5.0, gt=0, description="Largest photo accepted (MB); the body limit still applies."
+    )
+
     # --- CAP messages and their push ------------------------------------------
     cap_sender_code: str = Field(
         "44200000000000",

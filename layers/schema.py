@@ -75,7 +75,7 @@ FOREIGN_KEYS: dict[tuple[str, str], str] = {
 TILE_GEOM = "geom_3857"
 
 
-def extra_columns(table: str) -> tuple[Column, ...]:
+def extra_columns(table: str) -> tuple[Column | CheckConstraint, ...]:
     """Columns of a layer table that are not public properties."""
     if table == "warnings":
         return (
@@ -97,11 +97,24 @@ def extra_columns(table: str) -> tuple[Column, ...]:
             ),
         )
     if table == "incidents":
-        # Assignment made when the incident is reported (grid → community and grid worker).
+        # Assignment made when the incident is reported (grid → community and grid worker),
+        # and where it stands in the loop 上报 → … → 结案 against its deadline.
+        stages = ", ".join(f"'{v}'" for v in INCIDENT_STAGES)
         return (
             Column("community_code", Text, nullable=True, index=True),
             Column("assigned_worker", Text, nullable=True),
             Column("assigned_phone", Text, nullable=True),
+            Column("stage", Text, nullable=False, server_default=INCIDENT_STAGES[0]),
+            Column(
+                "department_code",
+                Text,
+                ForeignKey("departments.code", ondelete="SET NULL"),
+                nullable=True,
+            ),
+            Column("due_at", DateTime(timezone=True), nullable=True),
+            Column("closed_at", DateTime(timezone=True), nullable=True),
+            Column("overdue_at", DateTime(timezone=True), nullable=True),
+            CheckConstraint(f"stage IN ({stages})", name="stage_enum"),
         )
     return ()
 
@@ -287,6 +300,7 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         CheckConstraint("level IN ('blue', 'yellow', 'orange', 'red')", name="level_enum"),
     )
     _last_mile_tables(meta)
+    _field_work_tables(meta)
     Table(
         "rasters",
         meta,
@@ -303,6 +317,83 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         Column("registered_at", DateTime(timezone=True), server_default=func.now()),
     )
     return meta
+
+
+#: The loop of an incident (闭环): reported, accepted, dispatched, handled, verified, closed.
+INCIDENT_STAGES = ("上报", "受理", "派遣", "处置", "核查", "结案")
+#: Photo types an incident accepts (checked by content).
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/heic")
+
+
+def _field_work_tables(meta: MetaData) -> None:
+    """Departments and the kinds they answer for (with deadlines), an incident's steps and
+    its photos."""
+    Table(
+        "departments",
+        meta,
+        Column("code", Text, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("phone", Text, nullable=True),
+        Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    Table(
+        "incident_kinds",
+        meta,
+        Column("kind", Text, primary_key=True),
+        Column("title", Text, nullable=True),
+        Column(
+            "department_code",
+            Text,
+            ForeignKey("departments.code", ondelete="RESTRICT"),
+            nullable=False,
+        ),
+        Column("deadline_h", Float(precision=53), nullable=False),
+        Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        CheckConstraint("deadline_h > 0", name="deadline_positive"),
+    )
+    stages = ", ".join(f"'{v}'" for v in INCIDENT_STAGES)
+    Table(
+        "incident_steps",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column(
+            "incident_id",
+            BigInteger,
+            ForeignKey("incidents.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("stage", Text, nullable=False),
+        Column("at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("department_code", Text, nullable=True),
+        Column("note", Text, nullable=True),
+        CheckConstraint(f"stage IN ({stages})", name="stage_enum"),
+    )
+    types = ", ".join(f"'{v}'" for v in PHOTO_TYPES)
+    Table(
+        "incident_photos",
+        meta,
+        Column(
+            "incident_id",
+            BigInteger,
+            ForeignKey("incidents.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("n", Integer, nullable=False),
+        Column("sha256", Text, nullable=False, index=True),
+        Column("media_type", Text, nullable=False),
+        Column("bytes", Integer, nullable=False),
+        Column("width", Integer, nullable=False),
+        Column("height", Integer, nullable=False),
+        Column("exif_lon", Float(precision=53), nullable=True),
+        Column("exif_lat", Float(precision=53), nullable=True),
+        Column("taken_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+        PrimaryKeyConstraint("incident_id", "n"),
+        CheckConstraint(f"media_type IN ({types})", name="media_type_enum"),
+    )
 
 
 #: Transfer states of a vulnerable resident under a warning (转移状态).

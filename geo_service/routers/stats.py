@@ -7,12 +7,14 @@ one set of queries per change.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from emergency.incidents import kpis
 from emergency.stats import grid_stats, summary
 from geo_service.auth import RoleDep
 from geo_service.deps import PoolDep, StateDep
@@ -42,3 +44,18 @@ async def stats_summary(state: StateDep, pool: PoolDep) -> JSONResponse:
 async def stats_grid(code: str, pool: PoolDep, role: RoleDep) -> JSONResponse:
     async with pool.acquire() as conn:
         return JSONResponse(await grid_stats(conn, code, role))
+
+
+@router.get(
+    "/incidents",
+    summary="智慧报表: incidents per grid, community, kind or department — reported, closed, "
+    "on-time rate, open past the deadline, median hours to close",
+)
+async def stats_incidents(
+    pool: PoolDep,
+    by: str = Query("grid", description="grid, community, kind, department or all"),
+    since: dt.datetime | None = Query(None, description="reported at or after (ISO time)"),
+    until: dt.datetime | None = Query(None, description="reported before (ISO time)"),
+) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return await kpis(conn, by, since, until)

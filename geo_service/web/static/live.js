@@ -9,7 +9,8 @@
 import { getJSON, HttpError, status } from './api.js';
 
 export const EVENT_TYPES = ['warning_issued', 'warning_lifted', 'warning_expired', 'run_finished',
-  'incident_reported', 'readings_received', 'layer_changed', 'warning_acked', 'resident_status'];
+  'incident_reported', 'readings_received', 'layer_changed', 'warning_acked', 'resident_status',
+  'incident_step', 'incident_overdue'];
 
 export class LiveEvents {
   /**

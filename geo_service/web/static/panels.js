@@ -86,6 +86,14 @@ export async function refreshStats(catalog) {
   setText('kpi-population', num(s?.exposed_population));
   const inc = s?.incidents;
   setText('kpi-incidents', inc ? `${num(inc.open)}` : '—');
+  const sla = document.getElementById('kpi-incidents-sla');
+  if (sla) {
+    const overdue = inc?.overdue ?? null;
+    sla.dataset.overdue = overdue === null ? '' : String(overdue);
+    sla.dataset.onTime = inc?.on_time_rate == null ? '' : String(inc.on_time_rate);
+    sla.textContent = inc ? `${t('overdue')} ${num(overdue)} · ${t('on_time')} ${pct(inc.on_time_rate)}` : '—';
+    sla.classList.toggle('late', (overdue ?? 0) > 0);
+  }
   setText('kpi-coverage', pct(s?.camera_coverage));
   const cams = s?.cameras;
   setText('cameras-text', cams ? `${num(cams.online)} / ${num((cams.online ?? 0) + (cams.offline ?? 0))}` : '—');

@@ -97,6 +97,13 @@ function onEvent(type, data) {
       screen.refreshTiles();
       toast(`${t('toast_incident')} ${data.code ?? ''}`);
       break;
+    case 'incident_step':
+      refresh.stats();
+      break;
+    case 'incident_overdue':
+      refresh.stats();
+      toast(`${t('toast_overdue')} ${data.code ?? ''}`, 'orange');
+      break;
     case 'run_finished':
       refresh.runs();
       refresh.stats();
