@@ -370,6 +370,14 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
                 wet["max_area_ge_yellow"] <= 0.20,
             )
         )
+        rows.append(
+            Check(
+                f"hk_storms_{kind}_pooled_hits_in_top_20pct_by_score",
+                wet["hit_top_20pct_by_score"],
+                "info (ceiling at 20 % of land)",
+                True,
+            )
+        )
         # every storm, the ones the daily rain misses included (1993-11-05)
         rows.append(
             Check(
@@ -386,6 +394,16 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
     )
     for kind in ("natural", "all"):
         pooled = pooled_hits(test[test["kind"] == kind])
+        of_kind = test[test["kind"] == kind]
+        wet = pooled_hits(of_kind[of_kind["rain_class"] >= 2])
+        rows.append(
+            Check(
+                f"hk_test_storms_{kind}_rain_class_ge_2_hits_ge_yellow",
+                wet["hit_ge_yellow"],
+                "info (days the rain put at class >= 2)",
+                True,
+            )
+        )
         for k in ("yellow", "orange", "red"):
             rows.append(
                 Check(
@@ -405,6 +423,14 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
         )
         rows.append(
             Check(f"hk_test_storms_{kind}_max_land_ge_red", pooled["max_area_ge_red"], "info", True)
+        )
+        rows.append(
+            Check(
+                f"hk_test_storms_{kind}_pooled_hits_in_top_20pct_by_score",
+                pooled["hit_top_20pct_by_score"],
+                "info (ceiling at 20 % of land)",
+                True,
+            )
         )
     gl = guilin(data)
     rows.append(
@@ -509,6 +535,7 @@ def replay_day(
     by = {r["name"]: r for r in result["levels"]}
     assert src.antecedent_daily_mm is not None
     names = ("blue", "yellow", "orange", "red")
+    ceiling = hits_in_top_share(static, storm[["lon", "lat"]].to_numpy("float64"), TOP_SHARE)
     return {
         "day": str(day.date()),
         "r24_mm": float(rain.get(day, np.nan)),
@@ -517,8 +544,33 @@ def replay_day(
         "n_events": result["n_events_in_area"],
         **{f"hit_ge_{k}": by[k]["pod"] for k in names},
         **{f"area_ge_{k}": by[k]["area_share"] for k in names},
+        "hit_top_20pct_by_score": ceiling,
         "verification": result,
     }
+
+
+#: Share of the land for the ceiling check: the target's largest area at ≥ yellow.
+TOP_SHARE = 0.20
+
+
+def hits_in_top_share(static: pd.DataFrame, events_lonlat: np.ndarray, share: float) -> float:
+    """Share of the events (lon/lat degrees) in the ``share`` of cells with the highest
+    susceptibility score (cells under the slope floor last): the best any class cut of this
+    score could do with that much land warned, whatever the rain."""
+    from risk_models.h3agg import latlng_to_cells
+
+    res = int(static.attrs.get("res", 9))
+    pts = np.asarray(events_lonlat, dtype="float64").reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    cells = latlng_to_cells(pts[:, 1], pts[:, 0], res) if len(pts) else np.empty(0, "int64")
+    cells = cells[pd.Index(static.index).get_indexer(cells) >= 0]
+    if cells.size == 0:
+        return math.nan
+    score = static["score"].to_numpy("float64").copy()
+    score[static["below_slope_floor"].to_numpy(bool) | ~np.isfinite(score)] = -np.inf
+    order = np.argsort(-score, kind="stable")
+    top = static.index.to_numpy("int64")[order[: int(round(share * len(static)))]]
+    return float(np.isin(cells, top).mean())
 
 
 def hindcast_storm(
@@ -568,6 +620,9 @@ def pooled_hits(storms: pd.DataFrame) -> dict[str, float]:
         hits = storms[f"hit_ge_{k}"].astype("float64").fillna(0.0).to_numpy() * n
         out[f"hit_ge_{k}"] = float(hits.sum() / total) if total else math.nan
         out[f"max_area_ge_{k}"] = float(storms[f"area_ge_{k}"].max()) if len(storms) else 0.0
+    if "hit_top_20pct_by_score" in storms:
+        top = storms["hit_top_20pct_by_score"].astype("float64").fillna(0.0).to_numpy() * n
+        out["hit_top_20pct_by_score"] = float(top.sum() / total) if total else math.nan
     return out
 
 

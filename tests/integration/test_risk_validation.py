@@ -118,3 +118,11 @@ def test_hongkong_held_out_storms(table):
         assert y >= 0.55, kind
         assert y >= o >= r > 0, kind
         assert value(table, f"hk_test_storms_{kind}_max_land_ge_red") <= 0.15
+        # the days the rain put at class ≥ 2 (the misses are rain-class misses)
+        assert value(table, f"hk_test_storms_{kind}_rain_class_ge_2_hits_ge_yellow") >= y
+        # no class cut of this score could beat what its top 20 % of land holds
+        ceiling = value(table, f"hk_test_storms_{kind}_pooled_hits_in_top_20pct_by_score")
+        assert ceiling >= y, kind
+    for kind in ("natural", "all"):
+        ceiling = value(table, f"hk_storms_{kind}_pooled_hits_in_top_20pct_by_score")
+        assert ceiling >= value(table, f"hk_storms_{kind}_pooled_hits_ge_yellow") - 0.02
