@@ -17,6 +17,7 @@ from geo_service.layer_events import LayerVersions
 from geo_service.logs import AccessLog, configure_logging
 from geo_service.routers import addresses, features, geo, health, raster, styles, tiles
 from geo_service.routers import analysis as analysis_router
+from geo_service.routers import edits as edits_router
 from geo_service.routers import events as events_router
 from geo_service.routers import incidents as incidents_router
 from geo_service.routers import nowcast as nowcast_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_error_bodies(app)
     app.include_router(health.router)
     app.include_router(features.router)
+    app.include_router(edits_router.router)
     app.include_router(geo.router)
     app.include_router(addresses.router)
     app.include_router(tiles.router)

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from emergency import errors as emergency_errors
 from emergency.incidents import IdempotencyConflict
 from geo_service.db import DeadlineExceeded
+from layers import edits as layer_edits
 from layers import errors as layer_errors
 from layers.events import InvalidEvent
 from risk_models import errors as risk_errors
@@ -54,6 +55,10 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     layer_errors.UnknownLayer: (404, "unknown_layer"),
     layer_errors.UnknownProperty: (400, "unknown_property"),
     layer_errors.ImportFailed: (400, "import_failed"),
+    layer_edits.NotEditable: (405, "not_editable"),
+    layer_edits.FeatureNotFound: (404, "unknown_feature"),
+    layer_edits.FeatureExists: (409, "feature_exists"),
+    layer_edits.PreconditionFailed: (412, "precondition_failed"),
     layer_errors.DatabaseUnavailable: (503, "database_unavailable"),
     tile_errors.TileOutOfRange: (404, "tile_out_of_range"),
     tile_errors.UnknownTileMatrixSet: (404, "unknown_tile_matrix_set"),
