@@ -336,6 +336,10 @@ def test_compare_rain_forms_picks_the_two_day_form_when_the_record_says_so() -> 
         assert forms[name]["inner_log_loss_sum"] < base["inner_log_loss_sum"], name
         assert forms[name]["test_log_loss_sum"] < base["test_log_loss_sum"], name
     assert got["chosen_on_inner_split"] != "r24_re"
+    # the chosen form's inner gain over the one-day form is more than block-bootstrap noise
+    gain = forms[got["chosen_on_inner_split"]]["inner_gain_vs_r24_re_x1000"]
+    assert gain["mean"] > 0 and 0 < gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1]
+    assert forms["r24_re"]["inner_gain_vs_r24_re_x1000"]["mean"] == 0
     assert got["periods"]["inner_val"] == ["1993-01-01", "2000-12-31"]
     row = forms[got["chosen_on_inner_split"]]
     p_day = row["p_ge_3_on_days"][str(late.date())]
@@ -433,3 +437,49 @@ def test_day_before_of_a_long_window_is_the_24_h_before_its_wettest_day() -> Non
     got = day_before_wettest_24h_mm(hourly, np.array([48.0, 30.0, 24.0]))
     assert got.tolist() == pytest.approx([24.0, 30.0, 12.0])
     assert day_before_wettest_24h_mm(np.ones((2, 24)), 7.0).tolist() == [7.0, 7.0]
+
+
+def test_a_two_day_gauge_window_and_a_day_with_its_day_before_get_the_same_rain_class(
+    hills,
+) -> None:
+    _, static = hills
+    lon, lat = np.array([static["lon"].mean()]), np.array([static["lat"].mean()])
+    dry = np.zeros(9)
+    # 48 h of readings: 90 mm on the first day, 120 mm on the second
+    two_days = np.r_[np.full(24, 90 / 24), np.full(24, 120 / 24)][None, :]
+    src48 = pipeline.gauge_source(lon, lat, two_days, antecedent_daily_mm=np.r_[dry, 0.0])
+    # the second day alone, the first given as the last antecedent day
+    one_day = np.full((1, 24), 120 / 24)
+    src24 = pipeline.gauge_source(lon, lat, one_day, antecedent_daily_mm=np.r_[dry, 90.0])
+    a = pipeline.nowcast(static, pipeline.rain_for(src48, static), "landslide")
+    b = pipeline.nowcast(static, pipeline.rain_for(src24, static), "landslide")
+    ex_a, ex_b = a["explanation"].iloc[0], b["explanation"].iloc[0]
+    assert ex_a["rain"]["rain_mm_day_before"] == pytest.approx(90.0)
+    assert ex_b["rain"]["rain_mm_day_before"] == pytest.approx(90.0)
+    assert ex_a["rain_probabilities"] == pytest.approx(ex_b["rain_probabilities"])
+    assert (a["rain_class"].to_numpy() == b["rain_class"].to_numpy()).all()
+    # without the day before, the same 120 mm is a lower chance of a landslide day
+    src_dry = pipeline.gauge_source(lon, lat, one_day, antecedent_daily_mm=np.r_[dry, 0.0])
+    c = pipeline.nowcast(static, pipeline.rain_for(src_dry, static), "landslide")
+    p_wet = ex_b["rain_probabilities"]["p_ge_10"]
+    assert c["explanation"].iloc[0]["rain_probabilities"]["p_ge_10"] < p_wet
+
+
+def test_hits_in_top_share_counts_the_best_cells_and_puts_flat_ones_last() -> None:
+    from risk_models.validate import hits_in_top_share
+
+    cells = [h3.latlng_to_cell(22.3 + 0.01 * i, 114.1, 9) for i in range(10)]
+    static = pd.DataFrame(
+        {
+            "score": np.arange(10, dtype="float64"),  # cell 9 best
+            "below_slope_floor": [False] * 9 + [True],  # … but flat: last
+        },
+        index=pd.Index([h3.str_to_int(c) for c in cells], dtype="int64"),
+    )
+    static.attrs["res"] = 9
+    at = [h3.cell_to_latlng(c) for c in cells]
+    events = np.array([[at[i][1], at[i][0]] for i in (8, 7, 9, 0)])  # lon, lat
+    # the best 20 % are cells 8 and 7: two of the four events
+    assert hits_in_top_share(static, events, 0.2) == pytest.approx(0.5)
+    assert hits_in_top_share(static, events, 1.0) == pytest.approx(1.0)
+    assert np.isnan(hits_in_top_share(static, np.array([[0.0, 0.0]]), 0.2))
