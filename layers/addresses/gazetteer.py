@@ -86,13 +86,16 @@ class Gazetteer:
     def __init__(self) -> None:
         self.names: dict[str, list[Entry]] = {}
         self.max_len = 2
-        #: Longest name starting with each two-character prefix: the matcher tries only
-        #: those lengths, and skips a position at once when no name starts there.
-        self.longest: dict[str, int] = {}
+        #: The lengths of the names starting with each two-character prefix, longest
+        #: first: the matcher tries only those, and skips a position at once when no name
+        #: starts there.
+        self.lengths: dict[str, tuple[int, ...]] = {}
 
     def _index(self, name: str) -> None:
         self.max_len = max(self.max_len, len(name))
-        self.longest[name[:2]] = max(self.longest.get(name[:2], 0), len(name))
+        have = self.lengths.get(name[:2], ())
+        if len(name) not in have:
+            self.lengths[name[:2]] = tuple(sorted((*have, len(name)), reverse=True))
 
     def add(self, entry: Entry) -> None:
         """Register ``entry`` under its name (duplicates are ignored)."""
@@ -118,7 +121,7 @@ class Gazetteer:
         g = Gazetteer()
         g.names = {k: list(v) for k, v in self.names.items()}
         g.max_len = self.max_len
-        g.longest = dict(self.longest)
+        g.lengths = dict(self.lengths)
         return g
 
     def add_local(self, rows: list[tuple[str | None, ...]]) -> None:

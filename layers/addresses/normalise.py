@@ -141,20 +141,28 @@ class Tracked:
         return self.source[self.src[start][0] : self.src[end - 1][1]].strip()
 
 
+#: The rules in the order they apply (one list for both normalisers).
+_RULES: tuple[tuple[re.Pattern[str], Repl], ...] = (
+    (_BRACKETS, ""),
+    (_PHONE, ""),
+    (_DASH, "-"),
+    (_PUNCT, ""),
+    (_NOISE, ""),
+    (_CN_NUMBER, _cn_sub),
+    (_CN_AFTER, _cn_sub2),
+    (_ORDINAL, r"\1"),
+    (_HASH, "栋"),
+    (_FLOOR_F, "层"),
+    (_DONG_TYPO, "栋"),
+)
+_SPACE = re.compile(r"\s+")
+
+
 def normalise_tracked(text: str) -> Tracked:
     """:func:`normalise_text` keeping where every character of the result came from."""
     t = Tracked(text)
-    t.sub(_BRACKETS, "")
-    t.sub(_PHONE, "")
-    t.sub(_DASH, "-")
-    t.sub(_PUNCT, "")
-    t.sub(_NOISE, "")
-    t.sub(_CN_NUMBER, _cn_sub)
-    t.sub(_CN_AFTER, _cn_sub2)
-    t.sub(_ORDINAL, r"\1")
-    t.sub(_HASH, "栋")
-    t.sub(_FLOOR_F, "层")
-    t.sub(_DONG_TYPO, "栋")
+    for pattern, repl in _RULES:
+        t.sub(pattern, repl)
     t.strip("-")
     return t
 
@@ -164,5 +172,13 @@ def normalise_text(text: str) -> str:
 
     Brackets and their content, phone numbers, 附近/旁边/对面 and punctuation go;
     ``1#`` becomes ``1栋``, ``20F`` becomes ``20层`` and ``B懂`` (a typo) ``B栋``.
+    The same text as :func:`normalise_tracked` gives, without the positions.
     """
-    return normalise_tracked(text).text
+    whole = unicodedata.normalize("NFKC", text).upper()
+    if len(whole) == len(text):
+        s = _SPACE.sub("", whole)
+    else:  # as Tracked does: character by character
+        s = "".join(unicodedata.normalize("NFKC", ch).upper() for ch in text if not ch.isspace())
+    for pattern, repl in _RULES:
+        s = pattern.sub(repl, s)
+    return s.strip("-")

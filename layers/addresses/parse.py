@@ -37,7 +37,7 @@ from layers.addresses.gazetteer import (
     Gazetteer,
     default_gazetteer,
 )
-from layers.addresses.normalise import normalise_tracked
+from layers.addresses.normalise import normalise_text, normalise_tracked
 
 #: Longest input accepted by :func:`parse` (characters).
 MAX_CHARS = 500
@@ -126,9 +126,19 @@ class ParsedAddress:
     room: str | None = None
     normalised: str = ""
     rest: str = ""
-    #: The input text each component was read from (components filled in from the
-    #: gazetteer's hierarchy have none): ``{"city": "杭州", "building": "A90楼"}``.
-    spans: dict[str, str] = field(default_factory=dict)
+    #: The input read and, for each component read from it, its ``(start, end)`` in the
+    #: normalised text (what :attr:`spans` maps back to the input).
+    source: str = field(default="", repr=False)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def spans(self) -> dict[str, str]:
+        """The input text each component was read from (components filled in from the
+        gazetteer's hierarchy have none): ``{"city": "杭州", "building": "A90楼"}``.
+
+        Worked out on demand: geocoding never needs it."""
+        tr = normalise_tracked(self.source)
+        return {k: tr.original(a, b) for k, (a, b) in self.positions.items() if getattr(self, k)}
 
     def as_dict(self) -> dict[str, Any]:
         """The components, ``normalised``, ``rest`` and ``spans`` as plain values."""
@@ -180,15 +190,15 @@ def _match_admin(s: str, p: ParsedAddress, g: Gazetteer, at: dict[str, tuple[int
     while pos < n:
         found: list[Entry] = []
         length = 0
-        for length in range(min(g.longest.get(s[pos : pos + 2], 0), n - pos), 1, -1):
+        for length in g.lengths.get(s[pos : pos + 2], ()):
+            if length > n - pos:
+                continue
             cands = g.names.get(s[pos : pos + length])
             if not cands:
                 continue
-            guarded = ALIAS_GUARD.match(s, pos + length) is not None
-            found = [
-                e for e in cands
-                if _consistent(p, e, deepest) and not (e.alias and guarded)
-            ]  # fmt: skip
+            found = [e for e in cands if _consistent(p, e, deepest)]
+            if any(e.alias for e in found) and ALIAS_GUARD.match(s, pos + length):
+                found = [e for e in found if not e.alias]
             if found:
                 lvl = min(e.level for e in found)  # prefer the higher level on a tie
                 found = [e for e in found if e.level == lvl]
@@ -396,13 +406,19 @@ def _read_road(
 
     Returns what is left (with its positions), whether a number was read and the span of
     a place name run into the front of the road (丝绸市场西健康路)."""
-    roads = list(_ROAD.finditer(rest))
-    if not roads:
+    m = _ROAD.search(rest)
+    if m is None:
         return rest, ix, False, None
-    k = next((i for i, r in enumerate(roads) if r.group(2)), 0)
-    m = roads[k]
+    prev = None
+    if not m.group(2):  # look on for a road that has a number
+        last = m
+        for later in _ROAD.finditer(rest, m.end()):
+            if later.group(2):
+                prev, m = last, later
+                break
+            last = later
     a, b = m.span(1)
-    if k and roads[k - 1].end() == a and rest[a] in "东南西北":
+    if prev is not None and prev.end() == a and rest[a] in "东南西北":
         a += 1  # 梅华路南梅中路: south of one road, on the next
     zone = False
     if j := _ROAD_JUNK.match(rest, a, b):
@@ -439,8 +455,8 @@ def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
         gazetteer: admin names to match; the national one by default.
     """
     g = gazetteer if gazetteer is not None else default_gazetteer()
-    tr = normalise_tracked(text[:MAX_CHARS])
-    s = tr.text
+    source = text[:MAX_CHARS]
+    s = normalise_text(source)
     p = ParsedAddress()
     at: dict[str, tuple[int, int]] = {}
     pos = _match_admin(s, p, g, at)
@@ -462,5 +478,5 @@ def parse(text: str, gazetteer: Gazetteer | None = None) -> ParsedAddress:
         p.estate = rest[before[0] : before[1]]
         at["estate"] = (ix[before[0]], ix[before[1] - 1] + 1)
     p.normalised = p.full
-    p.spans = {k: tr.original(a, b) for k, (a, b) in at.items() if getattr(p, k)}
+    p.source, p.positions = source, at
     return p

@@ -109,6 +109,25 @@ async def test_http_parse_geocode(
     assert r.status_code == 200 and body["match_level"] == "room" and body["grid_code"]
 
 
+async def test_http_parse_national_with_spans(api: httpx.AsyncClient) -> None:
+    """A county of another province parses from the national gazetteer, and each component
+    comes with the text it was read from."""
+    r = await api.get("/geo/parse", params={"q": "浙江嵊州崇仁镇崇仁路５号B懂302"})
+    assert r.status_code == 200
+    c = r.json()["components"]
+    assert (c["city"], c["district"], c["street"]) == ("绍兴市", "嵊州市", "崇仁镇")
+    assert (c["house_number"], c["building"], c["room"], c["floor"]) == (
+        "5号",
+        "B栋",
+        "302室",
+        None,
+    )
+    assert c["spans"]["district"] == "嵊州"
+    assert c["spans"]["house_number"] == "５号"
+    assert c["spans"]["building"] == "B懂"
+    assert "city" not in c["spans"]  # filled from the hierarchy, not read
+
+
 async def test_http_batch(api: httpx.AsyncClient, sample: dict[str, dict[str, object]]) -> None:
     addrs = [sample["room"]["full_address"], "火星基地", "", 12, "😀"]
     r = await api.post("/geo/geocode", json={"addresses": addrs})
