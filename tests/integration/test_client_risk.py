@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import shapely
 
-from geo_service.client import AuthError, BadRequestError, NotFoundError, OneMap
+from geo_service.client import AuthError, BadRequestError, NotFoundError, OneMap, OneMapError
 from layers.keys import create_key
 from tests.support.html import external_references
 from tests.support.servers import demo_server
@@ -185,3 +185,38 @@ def test_last_mile_from_the_client(om: OneMap, live: dict) -> None:
     update = parse_cap(om.cap(newer))
     assert update["msgType"] == "Update" and parse_cap(alert)["identifier"] in update["references"]
     om.lift_warning(newer)
+
+
+def test_field_work_from_the_client(om: OneMap, live: dict, tmp_path) -> None:
+    import io
+
+    from PIL import Image
+
+    photo = tmp_path / "现场.jpg"
+    Image.new("RGB", (80, 60), "navy").save(photo, "JPEG")
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(buf, "PNG")
+    with psycopg.connect(live["db"]) as conn:
+        (wkb,) = conn.execute(
+            "SELECT ST_AsBinary(ST_Centroid(geom)) FROM admin_areas WHERE level = 'district'"
+        ).fetchone()
+    c = shapely.from_wkb(bytes(wkb))
+    inc = om.report_incident(
+        "waterlogging", c.x, c.y, "地下通道积水", photos=[photo, buf.getvalue()]
+    )
+    code = inc["properties"]["code"]
+    assert [p["media_type"] for p in inc["properties"]["photos"]] == ["image/jpeg", "image/png"]
+    for stage in ("受理", "派遣", "处置", "核查", "结案"):
+        assert om.incident_step(code, stage)["properties"]["stage"] == stage
+    kpis = om.incident_kpis("kind").set_index("key")
+    assert kpis.loc["waterlogging", "closed"] >= 1
+    with pytest.raises(BadRequestError):
+        om.report_incident("waterlogging", c.x, c.y, photos=[b"not a photo"])
+
+    shelter = rows(live["db"], "SELECT code, capacity FROM shelters ORDER BY code LIMIT 1")[0]
+    tag = om.edit("shelters", shelter[0], capacity=(shelter[1] or 0) + 10)
+    assert om.feature("shelters", shelter[0])["properties"]["capacity"] == (shelter[1] or 0) + 10
+    om.edit("shelters", shelter[0], if_match=tag, capacity=shelter[1])
+    with pytest.raises(OneMapError) as stale:
+        om.edit("shelters", shelter[0], if_match=tag, capacity=1)
+    assert stale.value.status == 412
