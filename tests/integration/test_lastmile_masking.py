@@ -102,3 +102,44 @@ def test_event_stream_carries_no_personal_data(walked, db_url: str) -> None:
         assert got["warning_acked"]["code"] == walked["code"]
         assert got["resident_status"]["status"] == "已转移"
         assert not _leaks(text, secrets), _leaks(text, secrets)[:5]
+
+
+def test_photos_and_exif_location_hidden(walked, db_url: str) -> None:
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", (120, 90), "teal")
+    exif = Image.Exif()
+    exif.get_ifd(0x8825).update({1: "N", 2: (22.0, 30.0, 1.0), 3: "E", 4: (113.0, 20.0, 2.0)})
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+    base = walked["base"]
+    r = httpx.post(
+        base + "/incidents",
+        data={
+            "kind": "fallen_tree",
+            "lon": str(walked["lon"]),
+            "lat": str(walked["lat"]),
+            "reporter": "居民王五 13911112222",
+        },  # fmt: skip
+        files=[("photos", ("tree.jpg", buf.getvalue(), "image/jpeg"))],
+        headers=walked["op"],
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    code = r.json()["id"]
+    full = httpx.get(f"{base}/incidents/{code}", headers=walked["op"], timeout=30).text
+    assert "exif_lat" in full and "13911112222" in full  # the operator sees them
+    for headers in ({}, walked["viewer"]):
+        urls = ("/incidents", f"/incidents/{code}", f"/incidents/{code}/steps",
+                "/collections/incidents/items")  # fmt: skip
+        for url in urls:
+            text = httpx.get(base + url, headers=headers, timeout=30).text
+            assert "exif_lat" not in text and "exif_lon" not in text, url
+            assert "13911112222" not in text and "王五" not in text, url
+        for size in ("full", "thumb"):
+            photo = httpx.get(f"{base}/incidents/{code}/photos/1?size={size}", headers=headers)
+            assert photo.status_code == 200 and b"Exif" not in photo.content
+            with Image.open(io.BytesIO(photo.content)) as seen:
+                assert not seen.getexif().get_ifd(0x8825)
