@@ -271,10 +271,26 @@ MAX_FILTER_VERTICES = 100_000
 MAX_ANONYMOUS_FILTER_VERTICES = 1_000
 
 
+def in_storage_crs(sql: str, srid: int = 4326, lat_first: bool = False) -> str:
+    """A geometry expression given in ``srid`` (latitude first when ``lat_first``) as an
+    EPSG:4326 longitude/latitude one, like the stored geometries."""
+    srid = int(srid)
+    if lat_first:
+        sql = f"ST_SetSRID(ST_FlipCoordinates({sql}), {srid})"
+    if srid != 4326:
+        sql = f"ST_Transform({sql}, 4326)"
+    return sql
+
+
 def geometry_literal(
-    params: Params, geojson: dict[str, Any], max_vertices: int = MAX_FILTER_VERTICES
+    params: Params,
+    geojson: dict[str, Any],
+    max_vertices: int = MAX_FILTER_VERTICES,
+    srid: int = 4326,
+    lat_first: bool = False,
 ) -> str:
-    """A bound GeoJSON geometry (EPSG:4326) after checking it with shapely."""
+    """A bound GeoJSON geometry in ``srid`` (``filter-crs``; axis order of that CRS) after
+    checking it with shapely, as an EPSG:4326 lon/lat SQL expression."""
     try:
         geom = shapely.geometry.shape(geojson)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
@@ -286,7 +302,8 @@ def geometry_literal(
             + (" without an API key" if max_vertices < MAX_FILTER_VERTICES else ""),
             code="filter_geometry_too_large",
         )
-    return f"ST_GeomFromWKB({params.add(shapely.to_wkb(geom), 'bytea')}, 4326)"
+    wkb = f"ST_GeomFromWKB({params.add(shapely.to_wkb(geom), 'bytea')}, {int(srid)})"
+    return in_storage_crs(wkb, srid, lat_first)
 
 
 class Translator:
@@ -299,12 +316,17 @@ class Translator:
         params: Params,
         alias: str = "t",
         max_vertices: int = MAX_FILTER_VERTICES,
+        srid: int = 4326,
+        lat_first: bool = False,
     ):
+        """``srid``/``lat_first``: the CRS of the filter's geometries (``filter-crs``)."""
         self.layer = layer
         self.visible = visible
         self.params = params
         self.alias = alias
         self.max_vertices = max_vertices
+        self.srid = int(srid)
+        self.lat_first = lat_first
 
     # --- entry ---------------------------------------------------------------------
     def where(self, node: Any) -> str:
@@ -352,10 +374,15 @@ class Translator:
                     b = [b[0], b[1], b[3], b[4]]
                 if len(b) != 4:
                     raise InvalidFilter("a BBOX needs 4 or 6 numbers")
+                if self.lat_first:
+                    b = [b[1], b[0], b[3], b[2]]
                 a = ", ".join(add(x, "float8") for x in b)
-                return f"ST_MakeEnvelope({a}, 4326)", "geometry"
+                return in_storage_crs(f"ST_MakeEnvelope({a}, {self.srid})", self.srid), "geometry"
             if "type" in value:
-                return geometry_literal(self.params, value, self.max_vertices), "geometry"
+                lit = geometry_literal(
+                    self.params, value, self.max_vertices, self.srid, self.lat_first
+                )
+                return lit, "geometry"
             if "interval" in value:
                 raise InvalidFilter("an INTERVAL may only be used in a temporal operator")
             if "op" in value:

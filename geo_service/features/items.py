@@ -34,6 +34,7 @@ class ItemsQuery:
         limit, offset: paging.
         max_filter_vertices: most vertices of a geometry in ``filters``.
         crs: the CRS of output geometries (OGC API – Features Part 2).
+        filter_crs: the CRS of the geometries in ``filters`` (``filter-crs``).
     """
 
     layer: Layer
@@ -49,6 +50,7 @@ class ItemsQuery:
     fid: str | None = None
     max_filter_vertices: int = MAX_FILTER_VERTICES
     crs: Crs = STORAGE_CRS
+    filter_crs: Crs = STORAGE_CRS
 
     def _geom(self) -> str:
         return geometry_sql("t", self.crs.srid, self.crs.lat_first)
@@ -73,7 +75,15 @@ class ItemsQuery:
                 conds.append(f"{col} >= {params.add(self.start, 'timestamptz')}")
             if self.end is not None:
                 conds.append(f"{col} <= {params.add(self.end, 'timestamptz')}")
-        tr = Translator(self.layer, self.visible, params, max_vertices=self.max_filter_vertices)
+        fc = self.filter_crs
+        tr = Translator(
+            self.layer,
+            self.visible,
+            params,
+            max_vertices=self.max_filter_vertices,
+            srid=fc.srid,
+            lat_first=fc.lat_first,
+        )
         for f in self.filters:
             conds.append(tr.where(f))
         return " AND ".join(conds) if conds else "TRUE"

@@ -164,13 +164,8 @@ ITEMS_PARAMETERS: dict[str, dict[str, Any]] = {
     ),
     "filter-crs": _query(
         "filter-crs",
-        {
-            "type": "string",
-            "format": "uri",
-            "enum": [SUPPORTED_CRS[u].uri for u in _CRS_ENUM if SUPPORTED_CRS[u].srid == 4326],
-            "default": _CRS_ENUM[0],
-        },
-        "CRS of the geometries in `filter` (longitude first)",
+        {"type": "string", "format": "uri", "enum": _CRS_ENUM, "default": _CRS_ENUM[0]},
+        "CRS of the geometries in `filter`, in its axis order (default CRS84)",
     ),
     "sortby": _query(
         "sortby", {"type": "string"}, "Comma-separated properties, `-` for descending"

@@ -239,7 +239,7 @@ def items_request(
         None, alias="filter-lang", description="cql2-text (default) or cql2-json"
     ),
     filter_crs: str | None = Query(
-        None, alias="filter-crs", description="CRS of filter geometries (CRS84)"
+        None, alias="filter-crs", description="CRS of filter geometries (URI; default CRS84)"
     ),
     sortby: str | None = Query(None, description="+prop,-prop,…"),
     properties: str | None = Query(None, description="Comma-separated properties to return"),
@@ -270,8 +270,7 @@ def items_request(
         crs=parse_crs(crs),
     )
     q.start, q.end = parse_datetime(datetime_, layer)
-    if filter_crs not in (None, docs.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4326"):
-        raise BadRequest(f"unsupported filter-crs {filter_crs!r}; use {docs.CRS84}")
+    q.filter_crs = parse_crs(filter_crs, "filter-crs")
     for name, raw in request.query_params.multi_items():
         if name in ITEMS_PARAMS:
             continue

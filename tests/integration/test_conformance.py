@@ -286,6 +286,41 @@ async def test_bbox_crs(seeded: httpx.AsyncClient) -> None:
 # --- Part 3 ------------------------------------------------------------------------------
 
 
+async def test_filter_crs(seeded: httpx.AsyncClient) -> None:
+    """Filter geometries in ``filter-crs``, in that CRS's axis order (Part 3, /req/filter/
+    filter-crs-wgs84 and other CRS)."""
+
+    async def codes(flt: str, crs: str | None, lang: str = "cql2-text") -> list[str]:
+        params = {"filter": flt, "filter-lang": lang, "limit": 100}
+        if crs:
+            params["filter-crs"] = crs
+        r = await seeded.get("/collections/venues/items", params=params)
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["features"]]
+
+    expected = [f"V{i:02d}" for i in range(11)]  # 108.26 … 108.28 E at 22.80 N
+    lonlat = "POLYGON((108.259 22.79, 108.281 22.79, 108.281 22.81, 108.259 22.81, 108.259 22.79))"
+    assert await codes(f"S_INTERSECTS(geometry, {lonlat})", None) == expected
+    assert await codes(f"S_INTERSECTS(geometry, {lonlat})", CRS84) == expected
+    latlon = "POLYGON((22.79 108.259, 22.79 108.281, 22.81 108.281, 22.81 108.259, 22.79 108.259))"
+    for crs in (EPSG4326, EPSG4490):
+        assert await codes(f"S_INTERSECTS(geometry, {latlon})", crs) == expected, crs
+        assert await codes("S_INTERSECTS(geometry, BBOX(22.79, 108.259, 22.81, 108.281))", crs) == (
+            expected
+        )
+    to_3857 = Transformer.from_crs(4326, 3857, always_xy=True)
+    (x0, x1), (y0, y1) = to_3857.transform([108.259, 108.281], [22.79, 22.81])
+    box = {"bbox": [x0, y0, x1, y1]}
+    as_json = json.dumps({"op": "s_intersects", "args": [{"property": "geometry"}, box]})
+    assert await codes(as_json, EPSG3857, "cql2-json") == expected
+    # Lon/lat numbers read as lat/lon match nothing here: the CRS is really applied.
+    assert await codes(f"S_INTERSECTS(geometry, {lonlat})", EPSG4326) == []
+    body = await err(
+        seeded, "/collections/venues/items", params={"filter": "TRUE", "filter-crs": "EPSG:1"}
+    )
+    assert body["code"] == "invalid_crs"
+
+
 async def test_queryables_are_json_schema_2020_12(client: httpx.AsyncClient) -> None:
     r = await client.get("/collections/venues/queryables")
     assert r.headers["content-type"] == "application/schema+json"
