@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from risk_models import landslide, rainfall
-from risk_models.calibration import FORM_TWO_DAY, RainModel
+from risk_models.calibration import RainModel
 from risk_models.errors import ModelInputError
 
 
@@ -128,14 +128,15 @@ def assess_landslide(
     re = np.zeros(n)
     rm = rain_model or RainModel.from_params(DEFAULT_RAIN_MODEL)
     re_in: Any = np.zeros(n)
-    prev: Any = np.zeros(n)
+    last_day: Any = np.zeros(n)
     if antecedent_daily_mm is not None:
         re = np.broadcast_to(rainfall.effective_antecedent_mm(antecedent_daily_mm), (n,))
-        re_in, prev = rm.inputs(antecedent_daily_mm)
+        re_in, _ = rm.inputs(antecedent_daily_mm)
+        days = np.asarray(antecedent_daily_mm, dtype="float64")
+        last_day = days[..., -1] if days.size else np.zeros(n)
     re_in = np.broadcast_to(np.asarray(re_in, dtype="float64"), (n,))
-    prev = np.broadcast_to(np.asarray(prev, dtype="float64"), (n,))
-    if rm.form == FORM_TWO_DAY:
-        prev = rainfall.day_before_wettest_24h_mm(rain, prev)
+    # the day before the window (the 24 h before its wettest 24 h when it is longer)
+    prev = rainfall.day_before_wettest_24h_mm(rain, np.broadcast_to(last_day, (n,)))
     metrics["antecedent_re_mm"] = np.asarray(re, dtype="float64")
     metrics["rain_mm_day_before"] = np.asarray(prev, dtype="float64")
     r_class = rm.rain_class(metrics["rain_mm_24h"], re_in, prev)

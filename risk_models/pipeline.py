@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from risk_models import flood, landslide, rainfall
-from risk_models.calibration import FORM_TWO_DAY
 from risk_models.errors import EmptyAreaError, ModelInputError
 from risk_models.params import RUNOFF_LADDER_MM, PipelineParams, check_model, check_res
 from risk_models.rainsource import (
@@ -104,15 +103,17 @@ def rain_metrics(
     if ante is not None:
         re = rainfall.effective_antecedent_mm(ante, params.antecedent_k)
         m["antecedent_re_mm"] = np.broadcast_to(np.asarray(re, "float64"), (n,)).copy()
-        re_in, prev = model.inputs(ante, params.antecedent_k)
+        re_in, _ = model.inputs(ante, params.antecedent_k)
+        last_day = np.asarray(ante, "float64")[..., -1] if np.size(ante) else np.zeros(())
     else:
         m["antecedent_re_mm"] = np.zeros(n)
-        re_in, prev = np.zeros(()), np.zeros(())
+        re_in, last_day = np.zeros(()), np.zeros(())
     re_in = np.broadcast_to(np.asarray(re_in, "float64"), (n,))
-    prev = np.broadcast_to(np.asarray(prev, "float64"), (n,)).copy()
+    # the day before (shown in every explanation; a curve of the one-day form ignores it)
+    prev = np.broadcast_to(np.asarray(last_day, "float64"), (n,)).copy()
     hyeto = source.hyetograph_mm
     hours = hyeto.size if source.kind == "scenario" and hyeto is not None else None
-    if model.form == FORM_TWO_DAY and (hours is None or hours > 24):
+    if hours is None or hours > 24:
         # a window longer than a day: the day before is the 24 h before its wettest 24 h
         series = hourly if source.kind != "scenario" else source.hourly(lon, lat)
         prev = rainfall.day_before_wettest_24h_mm(series, prev)
