@@ -419,3 +419,16 @@ def test_gdal_pushes_where_and_spat_to_the_server(
             "ORDER BY id",
         )
         assert got == [r[0] for r in expected] != [], where
+    # A date comparison goes to the server as a CQL2 timestamp comparison too.
+    dest = tmp_path / "incidents.geojson"
+    run = _ogr2ogr(
+        f"OAPIF:{server.base_url}/collections/incidents",
+        dest,
+        "-where",
+        "reported_at >= '2024/01/03 00:00:00' AND status = 'open'",
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "evaluated on client side" not in run.stderr, run.stderr[-3000:]
+    assert all("filter" in r for r in _item_requests(run.stderr)[1:])
+    got = sorted(f["properties"]["code"] for f in json.loads(dest.read_text())["features"])
+    assert got == ["I2", "I3", "I4"]
