@@ -421,8 +421,8 @@ def _read_road(
     if prev is not None and prev.end() == a and rest[a] in "东南西北":
         a += 1  # 梅华路南梅中路: south of one road, on the next
     zone = False
-    if j := _ROAD_JUNK.match(rest, a, b):
-        a, zone = j.end(), True
+    if (j := _ROAD_JUNK.match(rest, a, b)) and not _BARE_ROAD.fullmatch(rest, j.end(), b):
+        a, zone = j.end(), True  # but 中关村南大街 stays whole: 南大街 is no name
     cut = None
     for pm in _PLACE_IN_ROAD.finditer(rest, a, b):
         if b - pm.end() >= 3:
