@@ -329,16 +329,16 @@ def day_before_wettest_24h_mm(
     if hours <= 24:
         return last.copy()
     out = np.empty(n)
+    csum = np.zeros((min(n, chunk), hours + 1))
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        ext = np.concatenate(
-            [np.repeat(last[start:stop, None] / 24.0, 24, axis=1), arr[start:stop]], axis=1
-        )
-        c = np.zeros((stop - start, ext.shape[1] + 1))
-        np.cumsum(ext, axis=1, out=c[:, 1:])
-        # 24 h windows of the window itself end at ext positions 48 … 24 + hours
-        sums = c[:, 48:] - c[:, 24:-24]
-        end = 48 + np.argmax(sums, axis=1)
+        c = csum[: stop - start]
+        np.cumsum(arr[start:stop], axis=1, out=c[:, 1:])
+        # the wettest 24 h ends at hour `end` (24 … hours); the day before it is the window's
+        # hours [end − 48, end − 24) and, before the window's start, the last antecedent day
+        end = 24 + np.argmax(c[:, 24:] - c[:, :-24], axis=1)
         rows = np.arange(stop - start)
-        out[start:stop] = c[rows, end - 24] - c[rows, end - 48]
+        inside = c[rows, end - 24] - c[rows, np.maximum(end - 48, 0)]
+        before_h = np.maximum(48 - end, 0)
+        out[start:stop] = inside + last[start:stop] * before_h / 24.0
     return out

@@ -437,6 +437,19 @@ def test_day_before_of_a_long_window_is_the_24_h_before_its_wettest_day() -> Non
     got = day_before_wettest_24h_mm(hourly, np.array([48.0, 30.0, 24.0]))
     assert got.tolist() == pytest.approx([24.0, 30.0, 12.0])
     assert day_before_wettest_24h_mm(np.ones((2, 24)), 7.0).tolist() == [7.0, 7.0]
+    # against a direct reading of the definition, on random windows of 25–72 h
+    rng = np.random.default_rng(4)
+    for hours in (25, 30, 48, 72):
+        series = rng.gamma(0.4, 6.0, (50, hours))
+        last = rng.gamma(1.0, 20.0, 50)
+        want = []
+        for row, day in zip(series, last, strict=True):
+            ext = np.r_[np.full(24, day / 24), row]
+            ends = range(48, 24 + hours + 1)
+            end = max(ends, key=lambda e: (ext[e - 24 : e].sum(), -e))
+            want.append(ext[end - 48 : end - 24].sum())
+        got = day_before_wettest_24h_mm(series, last, chunk=16)
+        assert got == pytest.approx(np.array(want)), hours
 
 
 def test_a_two_day_gauge_window_and_a_day_with_its_day_before_get_the_same_rain_class(
