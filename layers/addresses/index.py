@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -58,7 +58,12 @@ class GeocodeResult:
     lon: float | None = None
     lat: float | None = None
     grid_code: str | None = None
-    parsed: dict[str, Any] = field(default_factory=dict)
+    parsed_address: ParsedAddress | None = None
+
+    @property
+    def parsed(self) -> dict[str, Any]:
+        """The components the query was parsed into (with their spans), or ``{}``."""
+        return self.parsed_address.as_dict() if self.parsed_address is not None else {}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -194,7 +199,7 @@ class AddressIndex:
         if (m := _CODE.match(query)) and (i := self.by_code.get(m.group(1))) is not None:
             return self._result(res, i, self._row_level(i), 1.0)
         p = parse(query, self.gazetteer)
-        res.parsed = p.as_dict()
+        res.parsed_address = p
         if (i := self.by_full.get(p.normalised)) is not None and p.normalised:
             return self._result(res, i, self._row_level(i), 1.0)
         return self._components(res, p)
