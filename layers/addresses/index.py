@@ -39,6 +39,10 @@ _CODE = re.compile(r"^\s*([0-9A-Za-z-]{6,40})\s*$")
 _KEY = re.compile(r"[^0-9A-Z-]")
 #: Least rapidfuzz ratio (0–100) for a misspelt estate or road name.
 FUZZY_CUTOFF = 70.0
+#: Vocabularies larger than this are narrowed to the names sharing two-character pieces
+#: with the query (the :data:`PREFILTER_KEEP` sharing most) before fuzzy scoring.
+PREFILTER_ABOVE = 300
+PREFILTER_KEEP = 200
 
 
 def _key(value: str | None) -> str:
@@ -138,6 +142,7 @@ class AddressIndex:
         self.known_estates = set(self.estates_in.get("", []))
         self.known_roads = set(self.roads_in.get("", []))
         self.representative = {k: self._central(ids) for k, ids in groups.items()}
+        self._bigrams: dict[tuple[int, str], dict[str, list[int]]] = {}
 
     @staticmethod
     def _add(d: dict[str, dict[str, None]], scope: str, name: str) -> None:
@@ -182,6 +187,8 @@ class AddressIndex:
             choices = vocab.get(scope)
             if not choices:
                 continue
+            if len(choices) > PREFILTER_ABOVE:
+                choices = self._sharing_bigrams(text, id(vocab), scope, choices)
             found = process.extract(
                 text, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=6
             )
@@ -189,6 +196,29 @@ class AddressIndex:
                 top = found[0][1]
                 return [(name, sc / 100.0) for name, sc, _ in found if sc >= top - 1e-6]
         return []
+
+    def _sharing_bigrams(
+        self, text: str, vocab_id: int, scope: str, choices: list[str]
+    ) -> list[str]:
+        """The names of ``choices`` sharing most two-character pieces with ``text``.
+
+        A misspelt name that still scores :data:`FUZZY_CUTOFF` shares at least one piece
+        with the right one, so only those are scored (as ``pg_trgm`` does with trigrams):
+        the cost of a fuzzy match no longer grows with every estate of the city."""
+        key = (vocab_id, scope)
+        grams = self._bigrams.get(key)
+        if grams is None:
+            grams = {}
+            for i, name in enumerate(choices):
+                for g in {name[k : k + 2] for k in range(len(name) - 1)}:
+                    grams.setdefault(g, []).append(i)
+            self._bigrams[key] = grams
+        hits: dict[int, int] = {}
+        for g in {text[k : k + 2] for k in range(len(text) - 1)}:
+            for i in grams.get(g, ()):
+                hits[i] = hits.get(i, 0) + 1
+        best = sorted(hits, key=lambda i: -hits[i])[:PREFILTER_KEEP]
+        return [choices[i] for i in best]
 
     # -- the cascade -----------------------------------------------------------------------
     def geocode(self, query: str) -> GeocodeResult:
