@@ -19,6 +19,7 @@ raster paths) or None (in-process).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from risk_models import pipeline, terrain
-from risk_models.errors import ModelInputError, SchedulerUnavailable
+from risk_models.errors import DistributedRunFailed, ModelInputError, SchedulerUnavailable
 from risk_models.params import PipelineParams, check_model
 from risk_models.rainsource import RainSource
 from risk_models.static import build_static
@@ -70,13 +71,60 @@ def dask_client(scheduler: str, n_workers: int = 2) -> Iterator[Any]:
         raise ModelInputError(f"scheduler must be 'local' or tcp://host:port, got {scheduler!r}")
 
 
-def client_map(client: Any) -> Callable[[Callable[..., Any], Iterable[Any]], list[Any]]:
-    """A ``map(fn, items)`` running each item's call on the workers (results in order)."""
+#: Seconds one distributed step (scatter, or all tasks of a map) may take before the run
+#: fails loudly instead of waiting for ever.
+TIMEOUT_S = 900.0
+#: How often a wait looks at the cluster (lost chunks, no workers left).
+_POLL_S = 0.5
+#: Futures states that will never give a result.
+_DEAD = ("lost", "cancelled", "error")
+
+
+class ChunksLost(DistributedRunFailed):
+    """Scattered chunks are gone (the worker that held them died)."""
+
+
+def _gather(
+    client: Any, futures: list[Any], *, data: Sequence[Any] = (), timeout_s: float = TIMEOUT_S
+) -> list[Any]:
+    """The futures' results, in order, failing loudly instead of waiting for ever: after
+    ``timeout_s``, when every worker is gone, or when a future in ``data`` (scattered input
+    the tasks need) is lost (:class:`ChunksLost`)."""
+    from distributed import wait
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lost = [f for f in data if f.status in _DEAD]
+        if lost:
+            raise ChunksLost(f"{len(lost)} scattered chunks were lost with their worker")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pending = sum(f.status == "pending" for f in futures)
+            workers = len(client.scheduler_info().get("workers", {}))
+            raise DistributedRunFailed(
+                f"{pending} of {len(futures)} Dask tasks did not finish in {timeout_s:g} s "
+                f"({workers} workers connected)"
+            )
+        try:
+            wait(futures, timeout=min(_POLL_S, left))
+        except TimeoutError:
+            continue
+        failed = [f for f in futures if f.status in _DEAD]
+        if failed and any(f.status in _DEAD for f in data):
+            continue  # reported as lost chunks on the next turn
+        return list(client.gather(futures))
+
+
+def client_map(
+    client: Any, timeout_s: float = TIMEOUT_S
+) -> Callable[[Callable[..., Any], Iterable[Any]], list[Any]]:
+    """A ``map(fn, items)`` running each item's call on the workers (results in order);
+    a task is retried once on another worker when its worker dies."""
 
     def run(fn: Callable[..., Any], items: Iterable[Any]) -> list[Any]:
         columns = list(zip(*items, strict=True))
-        futures = client.map(fn, *columns, pure=False)
-        return list(client.gather(futures))
+        futures = client.map(fn, *columns, pure=False, retries=1)
+        return _gather(client, futures, timeout_s=timeout_s)
 
     return run
 
@@ -154,7 +202,25 @@ def scatter_static(
     pres = parent_res if parent_res is not None else max(res - 3, 0)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     parts = chunk_by_parent(full, pres, n_workers * chunks_per_worker)
-    return list(client.scatter(parts, hash=False))
+    return _scatter(client, parts)
+
+
+def _scatter(client: Any, data: Any, timeout_s: float = TIMEOUT_S, **kw: Any) -> Any:
+    """``client.scatter`` that fails loudly after ``timeout_s`` and tries again while a
+    worker that just died is still listed (its connection closes under the scatter)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return client.scatter(data, hash=False, timeout=max(left, 0.1), **kw)
+        except TimeoutError:
+            raise DistributedRunFailed(
+                f"no Dask worker took the data in {timeout_s:g} s (is any worker running?)"
+            ) from None
+        except OSError as exc:  # distributed's CommClosedError: a worker went away
+            if time.monotonic() + _POLL_S >= deadline:
+                raise DistributedRunFailed(f"cannot send data to the Dask workers: {exc}") from None
+            time.sleep(_POLL_S)
 
 
 def nowcast_dask(
@@ -168,6 +234,7 @@ def nowcast_dask(
     chunks_per_worker: int = 4,
     explain: bool = True,
     resident: list[Any] | None = None,
+    timeout_s: float = TIMEOUT_S,
 ) -> pd.DataFrame:
     """:func:`risk_models.pipeline.nowcast` split by parent cell over the Dask workers.
 
@@ -175,21 +242,40 @@ def nowcast_dask(
     (:func:`risk_models.pipeline.rain_for` / :func:`~risk_models.pipeline.scenario_source`).
     ``resident``: chunks already on the workers (:func:`scatter_static`, same ``model`` and
     ``explain``). Rows come back in the in-process order (by ``h3``).
+
+    Never waits for ever: chunks lost with a dead worker are scattered again from
+    ``static`` (the ``resident`` list is updated in place, so a refresh loop heals) and the
+    run retried once; a step over ``timeout_s`` raises :class:`DistributedRunFailed`.
     """
     check_model(model)
     p = params if isinstance(params, PipelineParams) else PipelineParams.from_dict(params)
     if static.empty:
         return pipeline.nowcast(static, rain, model, p, explain=explain)
-    data = resident or scatter_static(
-        static,
-        model,
-        client=client,
-        explain=explain,
-        parent_res=parent_res,
-        chunks_per_worker=chunks_per_worker,
-    )
-    rain_f = client.scatter(rain, broadcast=True, hash=False)
-    futures = [client.submit(_nowcast_chunk, d, rain_f, model, p, explain) for d in data]
-    results = client.gather(futures)
+
+    def fresh() -> list[Any]:
+        return scatter_static(
+            static,
+            model,
+            client=client,
+            explain=explain,
+            parent_res=parent_res,
+            chunks_per_worker=chunks_per_worker,
+        )
+
+    data = resident if resident else fresh()
+    for attempt in (1, 2):
+        rain_f = _scatter(client, rain, timeout_s, broadcast=True)
+        futures = [
+            client.submit(_nowcast_chunk, d, rain_f, model, p, explain, retries=1) for d in data
+        ]
+        try:
+            results = _gather(client, futures, data=[*data, rain_f], timeout_s=timeout_s)
+            break
+        except ChunksLost:
+            if attempt == 2:
+                raise
+            data = fresh()
+            if resident is not None:
+                resident[:] = data
     out = pd.concat(results, ignore_index=True)
     return out.sort_values("h3", kind="stable").reset_index(drop=True)

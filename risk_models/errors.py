@@ -33,3 +33,8 @@ class EmptyAreaError(ModelInputError):
 
 class SchedulerUnavailable(RiskModelError):
     """The Dask scheduler cannot be reached."""
+
+
+class DistributedRunFailed(RiskModelError):
+    """A run on Dask could not finish: no worker answered in time, or data it needs is gone
+    and could not be sent again."""

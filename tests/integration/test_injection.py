@@ -106,6 +106,8 @@ PATH_DEFAULTS = {
     "glyph_range": "0-255",
     "run_id": "1",
     "cell": "8941aa8c1a3ffff",
+    "n": "1",
+    "kind": "waterlogging",
     "package": "maplibre-gl",
     "path": "dist/maplibre-gl.js",
     "code": "W1",

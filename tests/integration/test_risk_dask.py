@@ -69,3 +69,43 @@ def test_resident_chunks_give_the_same_rows(dem: Path) -> None:
         for _ in range(2):  # a refresh loop reuses the chunks
             got = nowcast_dask(local, rain, "flood", client=client, resident=resident)
             pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_killed_worker_holding_chunks_does_not_hang_the_refresh(dem: Path) -> None:
+    """The worker holding scattered static chunks dies between refreshes: the next refresh
+    notices the lost chunks, scatters them again and gives the same rows."""
+    import os
+    import signal
+
+    from risk_models.dask_runner import scatter_static
+
+    local = pipeline.build_static(dem, res=9, sites_lonlat=steep_sites(dem))
+    rain = pipeline.scenario_source(SCENARIOS / "cloudburst_100mm_3h.json", local)
+    want = pipeline.nowcast(local, rain, "flood")
+    with dask_client("local", n_workers=2) as client:
+        resident = scatter_static(local, "flood", client=client, parent_res=7)
+        before = list(resident)
+        holders = client.who_has(resident)
+        victim = next(iter(holders[resident[0].key]))
+        pids = client.run(os.getpid)
+        os.kill(pids[victim], signal.SIGKILL)
+        got = nowcast_dask(local, rain, "flood", client=client, resident=resident, timeout_s=120)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert [f.key for f in resident] != [f.key for f in before]  # healed in place
+        again = nowcast_dask(local, rain, "flood", client=client, resident=resident)
+        pd.testing.assert_frame_equal(again, want, check_exact=True)
+
+
+def test_no_worker_is_a_loud_failure_not_a_hang(dem: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    from risk_models.errors import DistributedRunFailed
+
+    local = pipeline.build_static(dem, res=9, sites_lonlat=steep_sites(dem))
+    rain = pipeline.scenario_source(SCENARIOS / "cloudburst_100mm_3h.json", local)
+    with (
+        LocalCluster(n_workers=0, dashboard_address=None, silence_logs=40) as cluster,
+        Client(cluster) as client,
+        pytest.raises(DistributedRunFailed, match="worker"),
+    ):
+        nowcast_dask(local, rain, "flood", client=client, timeout_s=3)
