@@ -290,3 +290,27 @@ def test_component_accuracy_on_annotated_real_addresses(shared_data: Path) -> No
     assert total.exact_share >= 0.80
     assert reports["held_out"].total.normalised_share >= 0.90
     assert reports["held_out"].total.exact_share >= 0.80
+
+
+def test_misspelt_estate_found_among_many() -> None:
+    """Fuzzy names are scored among those sharing pieces with the query: in a vocabulary far
+    above the prefilter's threshold the misspelt estate is still the one found."""
+    from layers.addresses.index import PREFILTER_ABOVE, AddressIndex
+
+    def han(n: int) -> str:
+        return chr(0x4E00 + n % 6000)
+
+    names = [
+        han(i) + han(i * 7 + 1) + han(i * 13 + 2) + han(i * 29 + 3) + "花园" for i in range(900)
+    ]
+    assert len(names) > PREFILTER_ABOVE
+    rows = [
+        {"code": f"E{i}", "full_address": f"{n}1栋", "estate": n, "building": "1栋",
+         "road": "", "lon": 113.0, "lat": 22.0}
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    index = AddressIndex(rows)
+    target = names[len(names) // 2]
+    typo = target[0] + chr(0x9F00) + target[2:]  # a character in no name
+    res = index.geocode(f"{typo}1栋")
+    assert (res.match_level, res.code) == ("building", f"E{len(names) // 2}")
