@@ -56,6 +56,7 @@ from geo_service.routers.common import (
     request_url,
 )
 from geo_service.state import app_state
+from layers import edits
 from layers.catalog import Layer
 
 router = APIRouter(tags=["OGC API Features"])
@@ -420,6 +421,7 @@ async def item(
     )
     async with pool.acquire() as conn:
         rows = await fetch_features(conn, q)
+        tag = await edits.etag(conn, layer.id, feature_id) if rows else None
     if not rows:
         raise NotFound(
             f"collection {layer.id!r} has no feature {feature_id!r}", code="unknown_feature"
@@ -429,7 +431,8 @@ async def item(
         docs.link(request_url(request), "self", GEOJSON, "This feature"),
         docs.link(f"{base}/collections/{layer.id}", "collection", JSON),
     ]
+    # the ETag an edit's If-Match names (layers.edits: the MD5 of the whole row)
     return geojson_text(
         rows[0][:-1] + ', "links": ' + json.dumps(links) + "}",
-        headers={"Content-Crs": f"<{q.crs.uri}>"},
+        headers={"Content-Crs": f"<{q.crs.uri}>", **({"ETag": tag} if tag else {})},
     )

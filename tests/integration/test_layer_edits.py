@@ -88,8 +88,8 @@ async def test_create_update_replace_delete(client, db_url: str) -> None:
     assert r.status_code == 400
     assert (await client.patch(f"{url}/NOPE", json={}, headers=op)).status_code == 404
 
-    tag3 = r_etag = (await client.patch(f"{url}/V1", json={}, headers=op)).headers["etag"]
-    assert r_etag
+    tag3 = (await client.patch(f"{url}/V1", json={}, headers=op)).headers["etag"]
+    assert (await client.get(f"{url}/V1")).headers["etag"] == tag3
     assert (await client.delete(f"{url}/V1", headers={**op, "If-Match": tag1})).status_code == 412
     assert (await client.delete(f"{url}/V1", headers={**op, "If-Match": tag3})).status_code == 204
     assert (await client.get(f"{url}/V1")).status_code == 404
