@@ -161,7 +161,7 @@ async def test_stats_summary_and_grid(client: httpx.AsyncClient, covered_world, 
     assert s["exposed_population"] == 1000
     assert s["cameras"] == {"online": 2, "offline": 1, "online_rate": pytest.approx(2 / 3, 1e-3)}
     assert s["camera_coverage"] == pytest.approx(3 / 7, abs=1e-4)
-    assert s["incidents"] == {"open": 1, "today": 1}
+    assert s["incidents"] == {"open": 1, "today": 1, "overdue": 0, "on_time_rate": None}
     assert s["latest_run"]["id"] == last_run[0]
 
     g = (await client.get("/stats/grids/G1", headers=op)).json()
