@@ -3,6 +3,8 @@
 The cascade, from the most to the least precise (each result says which level won):
 
 1. the exact address code;
+   (a query the national gazetteer places in a province or city that holds none of the
+   standard addresses stops here: ``none``, however well its road and number match;)
 2. the exact normalised full address;
 3. components: estate or road + number → building → unit/room, names resolved exactly,
    by a known name inside the parsed text, or fuzzily with ``rapidfuzz`` among the
@@ -133,6 +135,10 @@ class AddressIndex:
                     groups.setdefault((lvl, name), []).append(i)
             admin.add((r[col["province"]], r[col["city"]], r[col["district"]], street or None,
                        comm or None))  # fmt: skip
+        #: The provinces and cities the standard addresses lie in: a query the gazetteer
+        #: places elsewhere (浙江省杭州市… against a table of 中山市) matches nothing here.
+        self.provinces = {a[0] for a in admin if a[0]}
+        self.cities = {a[1] for a in admin if a[1]}
         bcol = col["building"]
         for ids in self.places.values():
             ids.sort(key=lambda i: (len(_key(self.rows[i][bcol])), _key(self.rows[i][bcol])))
@@ -230,9 +236,17 @@ class AddressIndex:
             return self._result(res, i, self._row_level(i), 1.0)
         p = parse(query, self.gazetteer)
         res.parsed_address = p
+        if self._elsewhere(p):
+            return res
         if (i := self.by_full.get(p.normalised)) is not None and p.normalised:
             return self._result(res, i, self._row_level(i), 1.0)
         return self._components(res, p)
+
+    def _elsewhere(self, p: ParsedAddress) -> bool:
+        """The query names a province or city none of the standard addresses is in."""
+        if p.province and self.provinces and p.province not in self.provinces:
+            return True
+        return bool(p.city and self.cities and p.city not in self.cities)
 
     def _row_level(self, i: int) -> str:
         r, c = self.rows[i], self._col

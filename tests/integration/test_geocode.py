@@ -78,6 +78,19 @@ def test_cascade_levels(index: AddressIndex, sample: dict[str, dict[str, object]
     assert res.match_level == "building" and res.score < 0.9
 
 
+def test_address_elsewhere_is_not_matched(
+    index: AddressIndex, sample: dict[str, dict[str, object]]
+) -> None:
+    """The same road and number in another province or city is not the demo's address."""
+    r = sample["room"]
+    here = f"{r['road']}{r['house_number']}{r['estate']}{r['building']}"
+    assert index.geocode(here).match_level == "building"
+    assert index.geocode(f"{r['province']}{r['city']}{here}").match_level == "building"
+    for elsewhere in ("浙江省杭州市西湖区", "北京市海淀区", "绍兴柯桥"):
+        res = index.geocode(elsewhere + here)
+        assert (res.match_level, res.code) == ("none", None), elsewhere
+
+
 def test_grid_and_coordinates(index: AddressIndex, sample: dict[str, dict[str, object]]) -> None:
     res = index.geocode(str(sample["house"]["full_address"]))
     assert res.match_level == "number" and res.grid_code and res.lon and res.lat
