@@ -37,10 +37,13 @@ GZIP_LEVEL = 6
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export did: tiles addressed (looked at), written (non-empty), bytes."""
+    """What an export did: tiles examined (every address in the zoom range and bbox),
+    written (non-empty; the archive header's ``addressed_tiles_count``), bytes, and the
+    zoom range the archive really holds (its header's and metadata's ``minzoom``/``maxzoom``;
+    empty zooms at the ends of the asked range are not claimed)."""
 
     path: Path
-    tiles_addressed: int
+    tiles_examined: int
     tiles_written: int
     bytes_written: int
     minzoom: int
@@ -119,9 +122,11 @@ def export_pmtiles(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
-            writer, written = _write(url, layerset, role, risk_run, addresses, f, workers, progress)
+            writer, zooms = _write(url, layerset, role, risk_run, addresses, f, workers, progress)
+            written = len(zooms)
             if written == 0:
                 raise ExportFailed("no tile holds any feature in that zoom range and bbox")
+            minzoom, maxzoom = min(zooms), max(zooms)
             header = {
                 "tile_type": TileType.MVT,
                 "tile_compression": Compression.GZIP,
@@ -173,9 +178,9 @@ def _write(
     f: object,
     workers: int,
     progress: Callable[[int, int], None] | None,
-) -> tuple[Writer, int]:
+) -> tuple[Writer, list[int]]:
     """Render ``addresses`` in parallel and write them in order; returns the writer (to be
-    finalised) and the number of tiles written."""
+    finalised) and the zoom of each tile written."""
     local = threading.local()
     conns: list[psycopg.Connection] = []
     lock = threading.Lock()
@@ -193,14 +198,14 @@ def _write(
         return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0) if data else b""
 
     writer = Writer(f)
-    written = 0
+    written: list[int] = []
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for done, batch in _batches(addresses):
                 for addr, data in zip(batch, pool.map(render, batch), strict=True):
                     if data:
                         writer.write_tile(zxy_to_tileid(*addr), data)
-                        written += 1
+                        written.append(addr[0])
                 if progress is not None:
                     progress(done, len(addresses))
     finally:

@@ -64,6 +64,7 @@ def export(
         except (TilesError, UnknownLayer) as exc:
             raise fail(str(exc)) from None
     console.print(
-        f"wrote {result.path}: {result.tiles_written} tiles "
-        f"({result.tiles_addressed} addressed), {result.bytes_written / 1e6:.1f} MB"
+        f"wrote {result.path}: {result.tiles_written} tiles, zooms {result.minzoom}–"
+        f"{result.maxzoom} ({result.tiles_examined} examined), "
+        f"{result.bytes_written / 1e6:.1f} MB"
     )

@@ -98,10 +98,28 @@ def test_library_export_counts(export_url: str, tmp_path: Path) -> None:
         workers=2,
         progress=lambda done, total: seen.append((done, total)),
     )
-    assert result.tiles_addressed >= 10 and result.tiles_written == result.tiles_addressed
-    assert seen and seen[-1][0] == seen[-1][1] == result.tiles_addressed
+    assert result.tiles_examined >= 10 and result.tiles_written == result.tiles_examined
+    assert seen and seen[-1][0] == seen[-1][1] == result.tiles_examined
     with open(result.path, "rb") as f:
         assert len(list(all_tiles(MmapSource(f)))) == result.tiles_written
+
+
+def test_metadata_zooms_and_counts_match_the_archive(export_url: str, tmp_path: Path) -> None:
+    """Buildings start at zoom 14: an export of 12–15 holds 14–15, and says so everywhere."""
+    result = export_pmtiles(
+        export_url, "buildings", tmp_path / "b.pmtiles", minzoom=12, maxzoom=15, bbox=BBOX
+    )
+    with open(result.path, "rb") as f:
+        reader = Reader(MmapSource(f))
+        header, metadata = reader.header(), reader.metadata()
+        zooms = {zxy[0] for zxy, _ in all_tiles(MmapSource(f))}
+    assert zooms == {14, 15}
+    assert (header["min_zoom"], header["max_zoom"]) == (14, 15)
+    assert (metadata["minzoom"], metadata["maxzoom"]) == (14, 15)
+    assert (result.minzoom, result.maxzoom) == (14, 15)
+    assert header["addressed_tiles_count"] == result.tiles_written
+    assert result.tiles_examined == len(list(tiles_in_bbox(BBOX, 12, 15))) > result.tiles_written
+    assert 14 <= header["center_zoom"] <= 15
 
 
 @pytest.mark.parametrize("target", ["/nonexistent-dir/out.pmtiles", "/proc/out.pmtiles"])
