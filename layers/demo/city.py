@@ -87,6 +87,13 @@ class _Locator:
         return pts, grid, np.asarray(lon)
 
 
+def nearest_index(geoms: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each point the index of the nearest of ``geoms`` — one each, even where two are
+    exactly as near (a site between two parallel roads)."""
+    tree = shapely.STRtree(geoms)
+    return tree.query_nearest(points, return_distance=False, all_matches=False)[1]
+
+
 def generate_city(
     out_dir: Path,
     scale: float = 1.0,
@@ -176,9 +183,7 @@ def generate_city(
     )
     _, hz_grid, _ = locate(hz["x"].to_numpy(), hz["y"].to_numpy())
     hz = hz[hz_grid >= 0].reset_index(drop=True)
-    near_road = shapely.STRtree(roads.geom).query_nearest(
-        shapely.points(hz.x, hz.y), return_distance=False
-    )[1]
+    near_road = nearest_index(roads.geom, shapely.points(hz.x, hz.y))
     hz_comm = admin.comm_name[admin.grid_comm[hz_grid[hz_grid >= 0]]]
     serial = pd.Series(hz_comm).groupby(hz_comm).cumcount().to_numpy() + 1
     hz["name"] = unique_names(

@@ -452,3 +452,15 @@ def test_scenario_rain_amounts():
     light = sc["light_rain"]["rain_mm"]
     assert max(light) < 2.5 and sum(light) < 25
     assert sc["light_rain"]["spatial"]["kind"] == "uniform"
+
+
+def test_nearest_index_is_one_per_point_even_on_ties() -> None:
+    import numpy as np
+    import shapely
+
+    from layers.demo.city import nearest_index
+
+    roads = np.array([shapely.LineString([(0, 0), (10, 0)]), shapely.LineString([(0, 2), (10, 2)])])
+    points = shapely.points([(5, 1), (5, 1.5), (5, -3)])  # the first is as near to both
+    got = nearest_index(roads, points)
+    assert got.shape == (3,) and got[1] == 1 and got[2] == 0 and got[0] in (0, 1)
