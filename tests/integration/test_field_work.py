@@ -109,6 +109,26 @@ async def test_report_with_photos_through_the_loop(client, db_url, settings) -> 
             assert max(img.size) <= 320 and not img.getexif()
     assert (await client.get(f"/incidents/{code}/photos/3")).status_code == 404
 
+    # A phone's HEIC photo: accepted by its bytes, served to viewers as a plain JPEG.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    heic = io.BytesIO()
+    Image.new("RGB", (96, 64), "olive").save(heic, "HEIF")
+    r = await client.post(
+        "/incidents",
+        data={"kind": "fallen_tree", "lon": str(lon), "lat": str(lat)},
+        files=[("photos", ("IMG_0001.HEIC", heic.getvalue(), "application/octet-stream"))],
+        headers=op,
+    )
+    assert r.status_code == 201, r.text
+    tree = r.json()["properties"]
+    assert tree["photos"][0]["media_type"] == "image/heic" and tree["photos"][0]["width"] == 96
+    seen = await client.get(f"/incidents/{tree['code']}/photos/1", headers=viewer)
+    assert seen.headers["content-type"] == "image/jpeg" and seen.content[:3] == b"\xff\xd8\xff"
+    mine = await client.get(f"/incidents/{tree['code']}/photos/1", headers=op)
+    assert mine.content == heic.getvalue()
+
     # The loop: each step in order, by an operator, with a note.
     r = await client.post(f"/incidents/{code}/steps", json={"stage": "处置"}, headers=op)
     assert r.status_code == 409 and r.json()["code"] == "step_refused"
