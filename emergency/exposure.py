@@ -23,6 +23,8 @@ from layers.catalog import CATALOG, RESIDENT_TAGS, role_allows
 LIST_LIMIT = 1000
 #: Shelters listed outside the area, nearest first.
 NEAREST_SHELTERS = 5
+#: Parallel workers the exposure queries may use (the pool's default is none).
+PARALLEL_WORKERS = 2
 #: Vertices per piece of the subdivided area.
 SUBDIVIDE_VERTICES = 128
 
@@ -160,12 +162,16 @@ async def compute_exposure(
         ``{"summary", "addresses", "venues", "grids", "population", "cameras", "shelters"}``;
         population is Σ grid population × (area of grid ∩ area) / (area of grid), persons.
     """
-    a = await conn.fetchrow(ADDRESSES_SQL, area_wkb, list_limit)
-    v = await conn.fetchrow(VENUES_SQL, area_wkb, list_limit)
-    grid_rows = await conn.fetch(GRIDS_SQL, area_wkb)
-    camera_rows = await conn.fetch(CAMERAS_SQL, area_wkb)
-    shelter_rows = await conn.fetch(SHELTERS_SQL, area_wkb, NEAREST_SHELTERS * 10)
-    people = _people(await conn.fetch(RESIDENTS_SQL, area_wkb))
+    async with conn.transaction():
+        # The service's connections run short queries without parallel workers; these scan
+        # a whole area's addresses and residents (100k+ rows), where two workers pay.
+        await conn.execute(f"SET LOCAL max_parallel_workers_per_gather = {PARALLEL_WORKERS}")
+        a = await conn.fetchrow(ADDRESSES_SQL, area_wkb, list_limit)
+        v = await conn.fetchrow(VENUES_SQL, area_wkb, list_limit)
+        grid_rows = await conn.fetch(GRIDS_SQL, area_wkb)
+        camera_rows = await conn.fetch(CAMERAS_SQL, area_wkb)
+        shelter_rows = await conn.fetch(SHELTERS_SQL, area_wkb, NEAREST_SHELTERS * 10)
+        people = _people(await conn.fetch(RESIDENTS_SQL, area_wkb))
     assert a is not None and v is not None
     people_by_grid: dict[str, list[int]] = people["by_grid"]
 
