@@ -27,6 +27,9 @@ async def test_create_update_replace_delete(client, db_url: str) -> None:
     op = {"X-API-Key": create_key(db_url, "数据员", "operator")[0]}
     viewer = {"X-API-Key": create_key(db_url, "大屏", "viewer")[0]}
     url = "/collections/venues/items"
+    conf = (await client.get("/conformance")).json()["conformsTo"]
+    part4 = "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/"
+    assert {part4 + "create-replace-delete", part4 + "update"} <= set(conf)
     assert (await client.post(url, json=venue("V1"))).status_code == 401
     assert (await client.post(url, json=venue("V1"), headers=viewer)).status_code == 403
     r = await client.post(url, json=venue("V1", capacity=800), headers=op)
