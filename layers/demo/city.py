@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -87,7 +88,7 @@ class _Locator:
         return pts, grid, np.asarray(lon)
 
 
-def nearest_index(geoms: np.ndarray, points: np.ndarray) -> np.ndarray:
+def nearest_index(geoms: Any, points: Any) -> np.ndarray:
     """For each point the index of the nearest of ``geoms`` — one each, even where two are
     exactly as near (a site between two parallel roads)."""
     tree = shapely.STRtree(geoms)
