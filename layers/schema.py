@@ -116,7 +116,35 @@ def extra_columns(table: str) -> tuple[Column | CheckConstraint, ...]:
             Column("overdue_at", DateTime(timezone=True), nullable=True),
             CheckConstraint(f"stage IN ({stages})", name="stage_enum"),
         )
+    if table == "addresses":
+        # The keys the geocoding cascade looks up (layers/addresses/store.py), kept by
+        # PostgreSQL on every write path: the bare number/letters of the house number,
+        # building and room (``3栋`` → ``3``), the place (the estate, else road#number) and
+        # whether the row is a house (no room, no unit) rather than a room.
+        return tuple(
+            Column(name, type_, Computed(expr, persisted=True), nullable=True)
+            for name, type_, expr in ADDRESS_KEYS
+        )
     return ()
+
+
+def _bare(column: str) -> str:
+    """SQL of an address component's bare number/letters (``_key`` of the cascade)."""
+    return f"regexp_replace(coalesce({column}, ''), '[^0-9A-Z-]', '', 'g')"
+
+
+#: (column, type, generated expression) of the address lookup keys.
+ADDRESS_KEYS: tuple[tuple[str, Any, str], ...] = (
+    ("number_key", Text, _bare("house_number")),
+    ("building_key", Text, _bare("building")),
+    ("room_key", Text, _bare("room")),
+    (
+        "place_key",
+        Text,
+        f"coalesce(nullif(estate, ''), coalesce(road, '') || '#' || {_bare('house_number')})",
+    ),
+    ("is_house", Boolean, f"{_bare('room')} = '' AND coalesce(unit, '') = ''"),
+)
 
 
 def _sql_type(p_type: PropertyType, name: str) -> TypeEngine:
@@ -183,6 +211,23 @@ def layer_table(layer: Layer, meta: MetaData) -> Table:
         )
     if layer.table == "cameras":
         Index("ix_cameras_view_sector", table.c.view_sector, postgresql_using="gist")
+    if layer.table == "addresses":
+        c = table.c
+        Index("ix_addresses_full_address", c.full_address)
+        Index(
+            "ix_addresses_rooms",
+            c.place_key,
+            c.building_key,
+            c.room_key,
+            postgresql_where=text("room_key <> ''"),
+        )
+        Index("ix_addresses_houses", c.place_key, c.building_key, postgresql_where=text("is_house"))
+        Index(
+            "ix_addresses_numbers",
+            c.road,
+            c.number_key,
+            postgresql_where=text("is_house AND number_key <> ''"),
+        )
     return table
 
 

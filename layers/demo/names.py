@@ -87,13 +87,17 @@ def unique_places(rng: np.random.Generator, n: int, taken: set[str] | None = Non
             out.append(name)
             if len(out) == n:
                 return out
-    for a, b in itertools.product(PLACES, _PLACE_B):  # three-character names
-        if a + b not in taken:
-            taken.add(a + b)
-            out.append(a + b)
+    longer = itertools.chain(
+        (a + b for a, b in itertools.product(PLACES, _PLACE_B)),  # three characters
+        (a + b for a, b in itertools.product(PLACES, combos)),  # four (very large cities)
+    )
+    for name in longer:
+        if name not in taken:
+            taken.add(name)
+            out.append(name)
             if len(out) == n:
                 return out
-    raise AssertionError("unreachable")
+    raise ValueError(f"cannot make {n} distinct place names")
 
 
 def river_names(rng: np.random.Generator, n: int) -> list[str]:
