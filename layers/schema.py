@@ -133,6 +133,9 @@ def _bare(column: str) -> str:
     return f"regexp_replace(coalesce({column}, ''), '[^0-9A-Z-]', '', 'g')"
 
 
+#: The levels a geocode falls back to, whose representative address is looked up by name.
+ADDRESS_FALLBACKS = ("road", "community", "street", "district")
+
 #: (column, type, generated expression) of the address lookup keys.
 ADDRESS_KEYS: tuple[tuple[str, Any, str], ...] = (
     ("number_key", Text, _bare("house_number")),
@@ -228,6 +231,8 @@ def layer_table(layer: Layer, meta: MetaData) -> Table:
             c.number_key,
             postgresql_where=text("is_house AND number_key <> ''"),
         )
+        for name in ADDRESS_FALLBACKS:
+            Index(f"ix_addresses_{name}", c[name])
     return table
 
 

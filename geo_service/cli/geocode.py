@@ -16,16 +16,17 @@ def geocode_command(
     column: str = typer.Option(..., "--column", help="Column holding the address"),
 ) -> None:
     """Geocode the addresses of one CSV column against the standard-address table."""
+    import psycopg
+
     from geo_service.settings import get_settings
+    from layers.addresses import AddressIndex
     from layers.addresses.batch import geocode_csv
-    from layers.addresses.db import build_index, fetch_rows_sync
 
     url = get_settings().effective_database_url
-    rows, admin = fetch_rows_sync(url)
-    index = build_index(rows, admin)
     with src.open(encoding="utf-8-sig", newline="") as f:
         total = sum(1 for _ in csv.reader(f)) - 1
-    with progress() as bar:
+    with psycopg.connect(url) as conn, progress() as bar:
+        index = AddressIndex.load(conn)
         task = bar.add_task("geocoding", total=max(total, 0))
-        n = geocode_csv(index, src, column, dst, lambda k: bar.advance(task, k))
+        n = geocode_csv(index, conn, src, column, dst, lambda k: bar.advance(task, k))
     typer.echo(f"{n} addresses geocoded → {dst}")

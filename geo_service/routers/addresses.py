@@ -1,13 +1,12 @@
 """``/geo``: standard-address parsing, geocoding (single and batch) and reverse geocoding.
 
-The address index lives in the worker's state (``AppState.address_index``) and is rebuilt
-from the database when the ``addresses`` or ``admin_areas`` layer version changes
-(LISTEN/NOTIFY).
+The address index (the table's names; the rows stay in PostgreSQL) lives in the worker's
+state (``AppState.address_index``) and is reloaded when the ``addresses`` or
+``admin_areas`` layer version changes (LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,7 +20,6 @@ from geo_service.features.params import parse_lonlat
 from geo_service.features.spatial import nearest_address
 from geo_service.state import app_state
 from layers.addresses import AddressIndex, default_gazetteer, parse
-from layers.addresses.db import build_index, fetch_rows
 from layers.addresses.parse import MAX_CHARS
 
 router = APIRouter(prefix="/geo", tags=["addresses"])
@@ -41,8 +39,7 @@ async def get_address_index(request: Request, pool: PoolDep) -> AddressIndex:
         if cached is not None and cached[0] == version:
             return cached[1]
         async with pool.acquire() as conn:
-            rows, admin = await fetch_rows(conn)
-        index = await asyncio.to_thread(build_index, rows, admin, default_gazetteer())
+            index = await AddressIndex.load_async(conn, default_gazetteer())
         state.address_index = (version, index)
         return index
 
@@ -68,11 +65,15 @@ async def geo_parse(
 
 @router.get("/geocode", summary="Geocode one address (scored cascade)")
 async def geo_geocode(
-    index: IndexDep, q: str | None = Query(None, description="Free-text address or code")
+    index: IndexDep,
+    pool: PoolDep,
+    q: str | None = Query(None, description="Free-text address or code"),
 ) -> JSONResponse:
     """``match_level`` is room/building/number/road/community/street/district/none;
     ``score`` is 0–1; lon/lat in degrees (EPSG:4326)."""
-    result = index.geocode(_check_query(q))
+    query = _check_query(q)
+    async with pool.acquire() as conn:
+        (result,) = await index.geocode_many_async(conn, [query])
     body = result.as_dict()
     body["components"] = result.parsed
     return JSONResponse(body)
@@ -83,11 +84,12 @@ class GeocodeBatch(BaseModel):
 
 
 @router.post("/geocode", summary=f"Geocode up to {MAX_BATCH} addresses")
-async def geo_geocode_batch(index: IndexDep, body: GeocodeBatch) -> JSONResponse:
+async def geo_geocode_batch(index: IndexDep, pool: PoolDep, body: GeocodeBatch) -> JSONResponse:
     if len(body.addresses) > MAX_BATCH:
         raise ApiError(413, "too_many_addresses", f"at most {MAX_BATCH} addresses per request")
     queries = [a[:MAX_CHARS] if isinstance(a, str) else "" for a in body.addresses]
-    results = await asyncio.to_thread(index.geocode_many, queries)
+    async with pool.acquire() as conn:
+        results = await index.geocode_many_async(conn, queries, offload=len(queries) > 20)
     return JSONResponse({"results": [r.as_dict() for r in results], "count": len(results)})
 
 

@@ -1,8 +1,9 @@
 """Standard addresses (标准地址): parse, normalise and geocode Chinese addresses.
 
 Pure Python, no web code: :func:`parse` turns free text into components,
-:class:`AddressIndex` geocodes parsed text against the standard-address table held
-in memory, :mod:`layers.addresses.variants` makes a messy benchmark set.
+:class:`AddressIndex` geocodes parsed text against the standard-address table (its names
+in memory, its rows looked up in PostgreSQL), :mod:`layers.addresses.variants` makes a
+messy benchmark set.
 
 Examples:
     >>> from layers.addresses import parse

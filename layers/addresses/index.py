@@ -1,4 +1,4 @@
-"""The in-memory standard-address index and the geocoding cascade.
+"""The geocoding cascade over the standard-address table.
 
 The cascade, from the most to the least precise (each result says which level won):
 
@@ -15,28 +15,39 @@ The cascade, from the most to the least precise (each result says which level wo
 A room is only claimed when building and room both match and nothing given
 contradicts it (a different unit, an unmatched road): a wrong room is worse than a
 right building.
+
+Only the names (estates and roads per community and street, admin areas) are held in
+memory; the address rows are looked up in PostgreSQL (:mod:`layers.addresses.store`), a
+whole batch per statement. The cascade is one generator that yields its lookups phase by
+phase; :meth:`AddressIndex.geocode_many` (psycopg) and
+:meth:`AddressIndex.geocode_many_async` (asyncpg) only carry them to the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from layers.addresses.gazetteer import Gazetteer, default_gazetteer
 from layers.addresses.parse import ParsedAddress, parse
+from layers.addresses.store import (
+    Ask,
+    answer,
+    answer_async,
+    fetch_vocabulary,
+    fetch_vocabulary_async,
+)
+from layers.schema import ADDRESS_FALLBACKS
 
 LEVEL_SCORES = {
     "room": 1.0, "building": 0.9, "number": 0.8, "road": 0.6,
     "community": 0.5, "street": 0.4, "district": 0.3, "none": 0.0,
 }  # fmt: skip
-FIELDS = (
-    "code", "full_address", "province", "city", "district", "street", "community", "road",
-    "house_number", "estate", "building", "unit", "floor", "room", "grid_code", "lon", "lat",
-)  # fmt: skip
 _CODE = re.compile(r"^\s*([0-9A-Za-z-]{6,40})\s*$")
 _KEY = re.compile(r"[^0-9A-Z-]")
 #: Least rapidfuzz ratio (0–100) for a misspelt estate or road name.
@@ -46,10 +57,20 @@ FUZZY_CUTOFF = 70.0
 PREFILTER_ABOVE = 300
 PREFILTER_KEEP = 200
 
+#: One phase of the cascade: the lookups it needs; it is sent their answers.
+Job = Generator[list[Ask], list[dict[Any, Any]], list["GeocodeResult"]]
+
 
 def _key(value: str | None) -> str:
-    """The bare number/letters of a component: ``3栋`` → ``3``, ``502室`` → ``502``."""
+    """The bare number/letters of a component: ``3栋`` → ``3``, ``502室`` → ``502``
+    (the ``*_key`` columns of ``addresses`` hold the same, computed by PostgreSQL)."""
     return _KEY.sub("", value) if value else ""
+
+
+def _row_level(room: str | None, building: str | None) -> str:
+    if room:
+        return "room"
+    return "building" if building else "number"
 
 
 @dataclass(slots=True)
@@ -79,95 +100,89 @@ class GeocodeResult:
         }  # fmt: skip
 
 
+@dataclass(slots=True)
+class _Query:
+    """A parsed query on its way through the cascade."""
+
+    at: int
+    p: ParsedAddress
+    estates: list[tuple[str, float]]
+    roads: list[tuple[str, float]]
+    num: str
+    bkey: str
+    rkey: str
+    road: str | None = None
+    rs: float = 0.0
+    places: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Found:
+    """The database's answers for one batch."""
+
+    number: dict[Any, Any] = field(default_factory=dict)
+    room: dict[Any, Any] = field(default_factory=dict)
+    building: dict[Any, Any] = field(default_factory=dict)
+    place: dict[Any, Any] = field(default_factory=dict)
+
+
 class AddressIndex:
-    """Standard addresses held in memory with the lookup tables of the cascade.
+    """The geocoder of one standard-address table: its names in memory.
 
     Args:
-        rows: mappings with the keys of :data:`FIELDS` (``lon``/``lat`` in degrees,
-            EPSG:4326).
-        gazetteer: national admin names; the local ones of ``rows`` are added to a copy.
+        vocabulary: the rows of :data:`layers.addresses.store.VOCABULARY_SQL` (as
+            :func:`~layers.addresses.store.fetch_vocabulary` returns them).
+        gazetteer: national admin names; the local ones are added to a copy.
     """
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], gazetteer: Gazetteer | None = None):
-        self.rows: list[tuple[Any, ...]] = [tuple(r.get(f) for f in FIELDS) for r in rows]
+    def __init__(
+        self, vocabulary: dict[str, list[tuple[Any, ...]]], gazetteer: Gazetteer | None = None
+    ):
         self.gazetteer = (gazetteer or default_gazetteer()).copy()
-        col = {f: i for i, f in enumerate(FIELDS)}
-        self._col = col
-        self.by_code: dict[str, int] = {}
-        self.by_full: dict[str, int] = {}
-        self.rooms: dict[tuple[str, str, str], int] = {}
-        self.buildings: dict[tuple[str, str], int] = {}
-        self.places: dict[str, list[int]] = {}  # estate or road+number → house rows
-        self.numbers: dict[tuple[str, str], list[str]] = {}  # (road, number) → places
-        self.estate_road: dict[str, tuple[str, str]] = {}
         estates_in: dict[str, dict[str, None]] = {}  # community/street/"" → estates
         roads_in: dict[str, dict[str, None]] = {}
-        groups: dict[tuple[str, str], list[int]] = {}
-        admin = set()
-        for i, r in enumerate(self.rows):
-            code, full = r[col["code"]], r[col["full_address"]]
-            road, num, estate = r[col["road"]], _key(r[col["house_number"]]), r[col["estate"]]
-            bkey, rkey = _key(r[col["building"]]), _key(r[col["room"]])
-            comm, street = r[col["community"]] or "", r[col["street"]] or ""
-            self.by_code[code] = i
-            self.by_full.setdefault(full, i)
-            place = estate or f"{road}#{num}"
-            if rkey:
-                self.rooms.setdefault((place, bkey, rkey), i)
-            elif not r[col["unit"]]:
-                if bkey:
-                    self.buildings.setdefault((place, bkey), i)
-                self.places.setdefault(place, []).append(i)
-                if road and num:
-                    lst = self.numbers.setdefault((road, num), [])
-                    if place not in lst:
-                        lst.append(place)
-                if estate and road:
-                    self.estate_road.setdefault(estate, (road, num))
-            for scope in ("", street, comm):
+        for estate, road, street, comm in vocabulary["names"]:
+            for scope in ("", street or "", comm or ""):
                 if estate:
-                    self._add(estates_in, scope, estate)
+                    estates_in.setdefault(scope, {})[estate] = None
                 if road:
-                    self._add(roads_in, scope, road)
-            for lvl, name in (("road", road), ("community", comm), ("street", street),
-                              ("district", r[col["district"]])):  # fmt: skip
-                if name:
-                    groups.setdefault((lvl, name), []).append(i)
-            admin.add((r[col["province"]], r[col["city"]], r[col["district"]], street or None,
-                       comm or None))  # fmt: skip
-        #: The provinces and cities the standard addresses lie in: a query the gazetteer
-        #: places elsewhere (浙江省杭州市… against a table of 中山市) matches nothing here.
-        self.provinces = {a[0] for a in admin if a[0]}
-        self.cities = {a[1] for a in admin if a[1]}
-        bcol = col["building"]
-        for ids in self.places.values():
-            ids.sort(key=lambda i: (len(_key(self.rows[i][bcol])), _key(self.rows[i][bcol])))
-        self.gazetteer.add_local(sorted(admin, key=lambda t: tuple(x or "" for x in t)))
+                    roads_in.setdefault(scope, {})[road] = None
         self.estates_in = {k: list(v) for k, v in estates_in.items()}
         self.roads_in = {k: list(v) for k, v in roads_in.items()}
         self.known_estates = set(self.estates_in.get("", []))
         self.known_roads = set(self.roads_in.get("", []))
-        self.representative = {k: self._central(ids) for k, ids in groups.items()}
+        self.estate_road: dict[str, tuple[str, str]] = {
+            estate: (road, num) for estate, road, num in vocabulary["estate_roads"]
+        }
+        admin = vocabulary["admin"]
+        #: The provinces and cities the standard addresses lie in: a query the gazetteer
+        #: places elsewhere (浙江省杭州市… against a table of 中山市) matches nothing here.
+        self.provinces = {a[0] for a in admin if a[0]}
+        self.cities = {a[1] for a in admin if a[1]}
+        self.gazetteer.add_local(sorted(admin, key=lambda t: tuple(x or "" for x in t)))
+        top = vocabulary["top"][0] if vocabulary["top"] else (None, None)
+        self.gazetteer.add_local(
+            [(top[0], top[1], d, s, c) for c, s, d in vocabulary["admin_areas"]]
+        )
+        #: (level, name) → id of its representative address, or None (looked up once).
+        self.representative: dict[tuple[str, str], int | None] = {}
         self._bigrams: dict[tuple[int, str], dict[str, list[int]]] = {}
 
-    @staticmethod
-    def _add(d: dict[str, dict[str, None]], scope: str, name: str) -> None:
-        d.setdefault(scope, {})[name] = None
+    @classmethod
+    def load(cls, conn: Any, gazetteer: Gazetteer | None = None) -> AddressIndex:
+        """The index of the table behind a psycopg connection."""
+        return cls(fetch_vocabulary(conn), gazetteer)
 
-    def _central(self, ids: list[int]) -> int:
-        """The row nearest the mean position of ``ids`` (a group's representative)."""
-        lo, la = self._col["lon"], self._col["lat"]
-        pts = [(self.rows[i][lo] or 0.0, self.rows[i][la] or 0.0) for i in ids]
-        mx = sum(p[0] for p in pts) / len(pts)
-        my = sum(p[1] for p in pts) / len(pts)
-        best = min(range(len(ids)), key=lambda k: (pts[k][0] - mx) ** 2 + (pts[k][1] - my) ** 2)
-        return ids[best]
+    @classmethod
+    async def load_async(cls, conn: Any, gazetteer: Gazetteer | None = None) -> AddressIndex:
+        """The index of the table behind an asyncpg connection (built off the loop)."""
+        vocabulary = await fetch_vocabulary_async(conn)
+        return await asyncio.to_thread(cls, vocabulary, gazetteer)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def row(self, i: int) -> dict[str, Any]:
-        return dict(zip(FIELDS, self.rows[i], strict=True))
+    @property
+    def names(self) -> int:
+        """Estate and road names held in memory (what the index's size grows with)."""
+        return len(self.known_estates) + len(self.known_roads)
 
     # -- name resolution ---------------------------------------------------------------
     def _scopes(self, p: ParsedAddress) -> list[str]:
@@ -227,20 +242,116 @@ class AddressIndex:
         return [choices[i] for i in best]
 
     # -- the cascade -----------------------------------------------------------------------
-    def geocode(self, query: str) -> GeocodeResult:
-        """Geocode one free-text address (or an address code)."""
-        res = GeocodeResult(query=query)
-        if not query or not query.strip():
-            return res
-        if (m := _CODE.match(query)) and (i := self.by_code.get(m.group(1))) is not None:
-            return self._result(res, i, self._row_level(i), 1.0)
-        p = parse(query, self.gazetteer)
-        res.parsed_address = p
-        if self._elsewhere(p):
-            return res
-        if (i := self.by_full.get(p.normalised)) is not None and p.normalised:
-            return self._result(res, i, self._row_level(i), 1.0)
-        return self._components(res, p)
+    def geocode(self, conn: Any, query: str) -> GeocodeResult:
+        """Geocode one free-text address (or an address code) over psycopg."""
+        return self.geocode_many(conn, [query])[0]
+
+    def geocode_many(self, conn: Any, queries: Iterable[str]) -> list[GeocodeResult]:
+        """Geocode a batch over a psycopg connection (tuple rows)."""
+        job = self._job(list(queries))
+        done, value = _step(job, None)
+        while not done:
+            done, value = _step(job, answer(conn, value))
+        return value
+
+    async def geocode_many_async(
+        self, conn: Any, queries: Sequence[str], *, offload: bool = False
+    ) -> list[GeocodeResult]:
+        """Geocode a batch over an asyncpg connection; ``offload`` runs the parsing and
+        matching in a thread (for batches large enough to hold up the event loop)."""
+        job = self._job(list(queries))
+
+        async def step(value: Any) -> tuple[bool, Any]:
+            return await asyncio.to_thread(_step, job, value) if offload else _step(job, value)
+
+        done, value = await step(None)
+        while not done:
+            done, value = await step(await answer_async(conn, value))
+        return value
+
+    def _job(self, queries: list[str]) -> Job:
+        """The cascade over ``queries``: yields the lookups of each phase, returns the
+        results in the order of ``queries``."""
+        results = [GeocodeResult(query=q) for q in queries]
+        hits: dict[int, tuple[int, str, float]] = {}  # query → (row id, level, confidence)
+        codes = {i: m.group(1) for i, q in enumerate(queries) if q and (m := _CODE.match(q))}
+        if codes:
+            (found,) = yield [Ask("code", tuple({(c,) for c in codes.values()}))]
+            for i, c in codes.items():
+                if (v := found.get((c,))) is not None:
+                    hits[i] = (v[0], _row_level(v[1], v[2]), 1.0)
+        todo: list[_Query] = []
+        for i, q in enumerate(queries):
+            if i in hits or not q or not q.strip():
+                continue
+            p = parse(q, self.gazetteer)
+            results[i].parsed_address = p
+            if self._elsewhere(p):
+                continue
+            todo.append(
+                _Query(
+                    i,
+                    p,
+                    self._resolve(p.estate, self.known_estates, self.estates_in, p),
+                    self._resolve(p.road, self.known_roads, self.roads_in, p),
+                    _key(p.house_number),
+                    _key(p.building),
+                    _key(p.room),
+                )  # fmt: skip
+            )
+        # 1. the full address, and the places at each candidate road's number
+        full, number = yield [
+            Ask("full", _distinct((t.p.normalised,) for t in todo if t.p.normalised)),
+            Ask("number", _distinct((r, t.num) for t in todo if t.num for r, _ in t.roads)),
+        ]
+        f = _Found(number=number)
+        rest = []
+        for t in todo:
+            if (v := full.get((t.p.normalised,))) is not None:
+                hits[t.at] = (v[0], _row_level(v[1], v[2]), 1.0)
+                continue
+            self._pick_road(t, f)
+            places = [name for name, _ in t.estates]
+            if t.road and t.num:
+                places += f.number.get((t.road, t.num), [])
+            t.places = places
+            rest.append(t)
+        # 2. rooms, buildings and houses of every candidate place
+        f.room, f.building, f.place = yield [
+            Ask("room", _distinct((pl, t.bkey, t.rkey) for t in rest if t.rkey for pl in t.places)),
+            Ask("building", _distinct((pl, t.bkey) for t in rest if t.bkey for pl in t.places)),
+            Ask("place", _distinct((pl,) for t in rest for pl in t.places)),
+        ]
+        fallbacks: list[tuple[_Query, list[tuple[str, str, float]]]] = []
+        for t in rest:
+            decided = self._components(t, f)
+            if isinstance(decided, tuple):
+                hits[t.at] = decided
+            else:
+                fallbacks.append((t, decided))
+        # 3. representatives of the roads, communities, streets and districts fallen back to
+        wanted = {(lvl, name) for _, chain in fallbacks for lvl, name, _ in chain}
+        missing = [k for k in wanted if k not in self.representative]
+        if missing:
+            answers = yield [
+                Ask(f"rep:{lvl}", tuple(sorted((n,) for lv, n in missing if lv == lvl)))
+                for lvl in ADDRESS_FALLBACKS
+            ]
+            for lvl, reps in zip(ADDRESS_FALLBACKS, answers, strict=True):
+                for lv, name in missing:
+                    if lv == lvl:
+                        self.representative[(lvl, name)] = reps.get((name,))
+        for t, chain in fallbacks:
+            for lvl, name, s in chain:
+                if (rep := self.representative.get((lvl, name))) is not None:
+                    hits[t.at] = (rep, lvl, s)
+                    break
+        # 4. the matched rows
+        if hits:
+            (rows,) = yield [Ask("row", tuple(sorted({h[0] for h in hits.values()})))]
+            for at, (i, level, conf) in hits.items():
+                _fill(results[at], rows[i], level, conf)
+        return results
 
     def _elsewhere(self, p: ParsedAddress) -> bool:
         """The query names a province or city none of the standard addresses is in."""
@@ -248,45 +359,40 @@ class AddressIndex:
             return True
         return bool(p.city and self.cities and p.city not in self.cities)
 
-    def _row_level(self, i: int) -> str:
-        r, c = self.rows[i], self._col
-        if r[c["room"]]:
-            return "room"
-        return "building" if r[c["building"]] else "number"
+    def _pick_road(self, t: _Query, f: _Found) -> None:
+        """One road: the only candidate, or among misspelt ones the one with this number."""
+        t.road, t.rs = t.roads[0] if len(t.roads) == 1 else (None, 0.0)
+        if len(t.roads) > 1 and t.num:
+            hits = [(r, s) for r, s in t.roads if (r, t.num) in f.number]
+            t.road, t.rs = hits[0] if len(hits) == 1 else (None, 0.0)
 
-    def _pick_estate(
-        self, cands: list[tuple[str, float]], p: ParsedAddress, road: str | None, num: str
-    ) -> tuple[str | None, float]:
+    def _pick_estate(self, t: _Query, f: _Found) -> tuple[str | None, float]:
         """One estate among tied candidates: the one the road/number or the building and
         room confirm; ``None`` when still ambiguous."""
+        cands = t.estates
         if len(cands) <= 1:
             return cands[0] if cands else (None, 0.0)
-        if road and num:
-            hits = [c for c in cands if self.estate_road.get(c[0]) == (road, num)]
+        if t.road and t.num:
+            hits = [c for c in cands if self.estate_road.get(c[0]) == (t.road, t.num)]
             if len(hits) == 1:
                 return hits[0][0], max(hits[0][1], 0.9)
-        bkey, rkey = _key(p.building), _key(p.room)
-        if rkey:
-            hits = [c for c in cands if (c[0], bkey, rkey) in self.rooms]
-        elif bkey:
-            hits = [c for c in cands if (c[0], bkey) in self.buildings]
+        if t.rkey:
+            hits = [c for c in cands if (c[0], t.bkey, t.rkey) in f.room]
+        elif t.bkey:
+            hits = [c for c in cands if (c[0], t.bkey) in f.building]
         else:
             hits = []
         if len(hits) == 1:
             return hits[0][0], hits[0][1] * 0.95
         return None, 0.0
 
-    def _components(self, res: GeocodeResult, p: ParsedAddress) -> GeocodeResult:
-        c = self._col
+    def _components(
+        self, t: _Query, f: _Found
+    ) -> tuple[int, str, float] | list[tuple[str, str, float]]:
+        """The matched row (id, level, confidence), or the fallback levels to try."""
         conf = 1.0
-        estates = self._resolve(p.estate, self.known_estates, self.estates_in, p)
-        roads = self._resolve(p.road, self.known_roads, self.roads_in, p)
-        num = _key(p.house_number)
-        road, rs = roads[0] if len(roads) == 1 else (None, 0.0)
-        if len(roads) > 1 and num:  # a misspelt road: the one that has this number
-            hits = [(r, s) for r, s in roads if (r, num) in self.numbers]
-            road, rs = hits[0] if len(hits) == 1 else (None, 0.0)
-        estate, es = self._pick_estate(estates, p, road, num)
+        road, rs, num = t.road, t.rs, t.num
+        estate, es = self._pick_estate(t, f)
         place: str | None = None
         if estate:
             place, conf = estate, es
@@ -296,44 +402,47 @@ class AddressIndex:
                     conf = max(conf, rs)  # the road and number confirm the estate
                 elif er[0] != road and es < 1.0:
                     conf *= 0.85  # two disagreeing clues
-        elif road and num and (places := self.numbers.get((road, num))):
+        elif road and num and (places := f.number.get((road, num))):
             place, conf = (places[0], rs) if len(places) == 1 else (None, rs)
             if place is None:  # several places at one number: the estate decides
                 place = places[0]
                 conf *= 0.7
         if place is not None:
-            bkey, rkey = _key(p.building), _key(p.room)
-            if rkey and (i := self.rooms.get((place, bkey, rkey))) is not None:
-                unit = _key(self.rows[i][c["unit"]])
-                if not p.unit or _key(p.unit) == unit:
+            bkey, rkey, p = t.bkey, t.rkey, t.p
+            if rkey and (room := f.room.get((place, bkey, rkey))) is not None:
+                i, unit = room
+                if not p.unit or _key(p.unit) == _key(unit):
                     room_conf = conf if conf >= 0.85 else conf * 0.8
                     if room_conf >= 0.7:
-                        return self._result(res, i, "room", room_conf)
-            if bkey and (i := self.buildings.get((place, bkey))) is not None:
-                penalty = 0.9 if rkey else 1.0
-                return self._result(res, i, "building", conf * penalty)
-            if (ids := self.places.get(place)) and not bkey:
-                penalty = 0.9 if rkey else 1.0
-                return self._result(res, ids[0], "number", conf * penalty)
-            if ids := self.places.get(place):
-                return self._result(res, ids[0], "number", conf * 0.7)
-        for lvl, name, s in (
+                        return i, "room", room_conf
+            if bkey and (i := f.building.get((place, bkey))) is not None:
+                return i, "building", conf * (0.9 if rkey else 1.0)
+            if (i := f.place.get((place,))) is not None:
+                if not bkey:
+                    return i, "number", conf * (0.9 if rkey else 1.0)
+                return i, "number", conf * 0.7
+        chain = (
             ("road", road, rs * 0.9 if num else rs),
-            ("community", p.community, 1.0),
-            ("street", p.street, 1.0),
-            ("district", p.district, 1.0),
-        ):
-            if name and (i := self.representative.get((lvl, name))) is not None:
-                return self._result(res, i, lvl, s)
-        return res
+            ("community", t.p.community, 1.0),
+            ("street", t.p.street, 1.0),
+            ("district", t.p.district, 1.0),
+        )
+        return [(lvl, name, s) for lvl, name, s in chain if name]
 
-    def _result(self, res: GeocodeResult, i: int, level: str, conf: float) -> GeocodeResult:
-        r, c = self.rows[i], self._col
-        res.match_level = level
-        res.score = LEVEL_SCORES[level] * max(0.0, min(conf, 1.0))
-        res.code, res.full_address = r[c["code"]], r[c["full_address"]]
-        res.lon, res.lat, res.grid_code = r[c["lon"]], r[c["lat"]], r[c["grid_code"]]
-        return res
 
-    def geocode_many(self, queries: Iterable[str]) -> list[GeocodeResult]:
-        return [self.geocode(q) for q in queries]
+def _distinct(keys: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(dict.fromkeys(keys))
+
+
+def _step(job: Job, value: Any) -> tuple[bool, Any]:
+    """Advance the cascade: ``(False, lookups)`` or ``(True, results)``."""
+    try:
+        return False, job.send(value)
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def _fill(res: GeocodeResult, row: tuple[Any, ...], level: str, conf: float) -> None:
+    _id, res.code, res.full_address, res.lon, res.lat, res.grid_code = row
+    res.match_level = level
+    res.score = LEVEL_SCORES[level] * max(0.0, min(conf, 1.0))

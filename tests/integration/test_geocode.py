@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,8 +13,7 @@ from psycopg.rows import dict_row
 from geo_service.app import create_app
 from geo_service.routers.addresses import router
 from geo_service.settings import Settings
-from layers.addresses.db import build_index, fetch_rows_sync
-from layers.addresses.index import AddressIndex
+from layers.addresses.index import AddressIndex, GeocodeResult
 from layers.addresses.variants import make_variants
 from tests.support.pg import demo_database
 
@@ -27,10 +26,20 @@ def demo_url(pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempP
         yield url
 
 
+Geocode = Callable[[str], GeocodeResult]
+
+
 @pytest.fixture(scope="module")
-def index(demo_url: str) -> AddressIndex:
-    rows, admin = fetch_rows_sync(demo_url)
-    return build_index(rows, admin)
+def db(demo_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(demo_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def geocode(db: psycopg.Connection) -> Geocode:
+    """One geocode through the index (names in memory, rows looked up in the database)."""
+    index = AddressIndex.load(db)
+    return lambda q: index.geocode(db, q)
 
 
 @pytest.fixture(scope="module")
@@ -55,51 +64,56 @@ async def api(demo_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]
             yield c
 
 
-def test_cascade_levels(index: AddressIndex, sample: dict[str, dict[str, object]]) -> None:
+def test_cascade_levels(geocode: Geocode, sample: dict[str, dict[str, object]]) -> None:
     r = sample["room"]
     est, bld, unit, room = r["estate"], r["building"], r["unit"], r["room"]
     road, num = r["road"], r["house_number"]
-    assert index.geocode(str(r["code"])).match_level == "room"
-    res = index.geocode(str(r["full_address"]))
+    assert geocode(str(r["code"])).match_level == "room"
+    res = geocode(str(r["full_address"]))
     assert (res.match_level, res.code, res.score) == ("room", r["code"], 1.0)
-    res = index.geocode(f"{est}{str(bld)[:-1]}-{str(unit)[:-2]}-{str(room)[:-1]}")
+    res = geocode(f"{est}{str(bld)[:-1]}-{str(unit)[:-2]}-{str(room)[:-1]}")
     assert (res.match_level, res.code) == ("room", r["code"])
-    res = index.geocode(f"{road}{num}{est}{bld}")
+    res = geocode(f"{road}{num}{est}{bld}")
     assert res.match_level == "building" and res.full_address.endswith(f"{est}{bld}")  # type: ignore[union-attr]
-    assert index.geocode(f"{road}{num}").match_level == "number"
-    assert index.geocode(f"{road}").match_level == "road"
-    assert index.geocode(f"{road}999号").match_level == "road"
-    assert index.geocode(str(r["community"])).match_level == "community"
-    assert index.geocode(str(r["street"])).match_level == "street"
-    assert index.geocode("广东省中山市石岐区").match_level == "district"
-    assert index.geocode("火星基地").match_level == "none"
+    assert geocode(f"{road}{num}").match_level == "number"
+    assert geocode(f"{road}").match_level == "road"
+    assert geocode(f"{road}999号").match_level == "road"
+    assert geocode(str(r["community"])).match_level == "community"
+    assert geocode(str(r["street"])).match_level == "street"
+    assert geocode("广东省中山市石岐区").match_level == "district"
+    assert geocode("火星基地").match_level == "none"
     # a room that does not exist never comes back as a room
-    res = index.geocode(f"{est}{bld}{unit}9999室")
+    res = geocode(f"{est}{bld}{unit}9999室")
     assert res.match_level == "building" and res.score < 0.9
 
 
 def test_address_elsewhere_is_not_matched(
-    index: AddressIndex, sample: dict[str, dict[str, object]]
+    geocode: Geocode, sample: dict[str, dict[str, object]]
 ) -> None:
     """The same road and number in another province or city is not the demo's address."""
     r = sample["room"]
     here = f"{r['road']}{r['house_number']}{r['estate']}{r['building']}"
-    assert index.geocode(here).match_level == "building"
-    assert index.geocode(f"{r['province']}{r['city']}{here}").match_level == "building"
+    assert geocode(here).match_level == "building"
+    assert geocode(f"{r['province']}{r['city']}{here}").match_level == "building"
     for elsewhere in ("浙江省杭州市西湖区", "北京市海淀区", "绍兴柯桥"):
-        res = index.geocode(elsewhere + here)
+        res = geocode(elsewhere + here)
         assert (res.match_level, res.code) == ("none", None), elsewhere
 
 
-def test_grid_and_coordinates(index: AddressIndex, sample: dict[str, dict[str, object]]) -> None:
-    res = index.geocode(str(sample["house"]["full_address"]))
+def test_grid_and_coordinates(geocode: Geocode, sample: dict[str, dict[str, object]]) -> None:
+    res = geocode(str(sample["house"]["full_address"]))
     assert res.match_level == "number" and res.grid_code and res.lon and res.lat
 
 
-def test_messy_accuracy(index: AddressIndex) -> None:
-    rows = [index.row(i) for i in range(len(index))]
+def test_messy_accuracy(db: psycopg.Connection) -> None:
+    with db.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT * FROM addresses ORDER BY id").fetchall()
     variants = make_variants(rows, 5000, seed=11)
-    results = [index.geocode(text) for text, _, _ in variants]
+    index = AddressIndex.load(db)
+    results = index.geocode_many(db, [text for text, _, _ in variants])
+    # a batch answers each query as if it were alone
+    alone = [index.geocode(db, text) for text, _, _ in variants[:300]]
+    assert [r.as_dict() for r in alone] == [r.as_dict() for r in results[:300]]
     correct = sum(r.code == code for r, (_, code, _) in zip(results, variants, strict=True))
     rooms = [(r, code) for r, (_, code, _) in zip(results, variants, strict=True)
              if r.match_level == "room"]  # fmt: skip

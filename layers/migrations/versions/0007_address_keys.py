@@ -21,6 +21,9 @@ def _bare(column: str) -> str:
     return f"regexp_replace(coalesce({column}, ''), '[^0-9A-Z-]', '', 'g')"
 
 
+#: The levels a geocode falls back to (their representative address is looked up by name).
+FALLBACKS = ("road", "community", "street", "district")
+
 #: The statements as of this revision (frozen).
 CREATE = (
     f"""
@@ -39,6 +42,7 @@ ALTER TABLE addresses
     "CREATE INDEX ix_addresses_houses ON addresses (place_key, building_key) WHERE is_house",
     "CREATE INDEX ix_addresses_numbers ON addresses (road, number_key) "
     "WHERE is_house AND number_key <> ''",
+    *(f"CREATE INDEX ix_addresses_{c} ON addresses ({c})" for c in FALLBACKS),
 )
 
 
@@ -48,7 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("numbers", "houses", "rooms", "full_address"):
+    for name in ("numbers", "houses", "rooms", "full_address", *FALLBACKS):
         op.execute(f"DROP INDEX IF EXISTS ix_addresses_{name}")
     op.execute(
         "ALTER TABLE addresses DROP COLUMN is_house, DROP COLUMN place_key, "
