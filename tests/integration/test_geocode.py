@@ -195,3 +195,14 @@ async def test_http_reverse(api: httpx.AsyncClient, sample: dict[str, dict[str, 
     assert r.json()["distance_m"] > 50_000
     for bad in ({"lon": 200, "lat": 22}, {"lon": 113, "lat": -91}, {"lon": "x", "lat": 1}, {}):
         assert (await api.get("/geo/reverse", params=bad)).status_code == 400
+
+
+async def test_http_gazetteer_missing_is_a_clear_503(
+    api: httpx.AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the admin-division data the address routes say what to install, not 500."""
+    monkeypatch.setenv("ONEMAP_GAZETTEER_DIR", str(tmp_path))
+    r = await api.get("/geo/geocode", params={"q": "中山路12号"})
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["code"] == "gazetteer_unavailable" and "make setup" in body["detail"]
