@@ -37,6 +37,7 @@ import h3
 import numpy as np
 import pandas as pd
 
+from emergency import cellstore
 from emergency.errors import (
     CellNotFound,
     NothingToVerify,
@@ -47,7 +48,7 @@ from emergency.errors import (
 from emergency.settings import CODE_VERSION, REPO_ROOT, RunSettings
 from layers.audit import Actor, record_async
 from layers.catalog import LEVEL_NAMES
-from layers.h3cells import parent_bits
+from layers.h3cells import children_range, parent_int
 from risk_models import pipeline
 from risk_models.errors import EmptyAreaError, ModelInputError, RiskModelError, ScenarioError
 from risk_models.params import PipelineParams, check_model, check_res
@@ -80,6 +81,9 @@ RUN_COLUMNS = (
 
 #: Advisory-lock key serialising the capacity check and the insert of a new run.
 _RUN_SLOT_LOCK = 0x6F6E656D6170  # "onemap"
+#: Advisory-lock class (with the cell set id) serialising the writes of runs on one cell set,
+#: so each compares its levels with the run committed just before it.
+_STORE_LOCK = 0x6F6D63  # "omc"
 
 
 async def check_quota(conn: asyncpg.Connection, settings: RunSettings, actor: Actor) -> None:
@@ -445,8 +449,19 @@ def _rain_source(job: _Job, loaded: dict[str, Any], static: pd.DataFrame) -> Rai
     return pipeline.rain_for(src, static)
 
 
-def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Static table (cached) + nowcast; returns the cells and the timings (s)."""
+@dataclass
+class Computed:
+    """A run's levels on every cell (no explanations yet) and what explaining some needs."""
+
+    cells: pd.DataFrame
+    static: pd.DataFrame
+    rain: RainSource
+    timings: dict[str, Any]
+
+
+def compute(job: _Job, loaded: dict[str, Any]) -> Computed:
+    """Static table (cached) + nowcast of every cell without explanations (a refresh
+    explains only the cells it stores, :func:`explain`); returns the cells and timings (s)."""
     with _CPU_LOCK, contextlib.ExitStack() as stack:
         client = None
         if job.scheduler is not None:
@@ -458,13 +473,14 @@ def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, 
         t1 = time.perf_counter()
         rain = _rain_source(job, loaded, static)
         if client is None:
-            cells = pipeline.nowcast(static, rain, job.model, job.params)
+            cells = pipeline.nowcast(static, rain, job.model, job.params, explain=False)
         else:
             from risk_models.dask_runner import nowcast_dask
 
-            cells = nowcast_dask(static, rain, job.model, job.params, client=client)
+            cells = nowcast_dask(static, rain, job.model, job.params, client=client, explain=False)
         t2 = time.perf_counter()
-    cells, outside = in_district(cells, static, loaded.get("district"))
+        cells, outside = in_district(cells, static, loaded.get("district"))
+        t3 = time.perf_counter()
     job.inputs["cells_outside_district"] = outside
     job.inputs["rain_source"] = rain.describe
     job.inputs["hazard_sites"] = int(len(loaded["sites"]))
@@ -473,8 +489,32 @@ def compute(job: _Job, loaded: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, 
         "static_s": round(t1 - t0, 3),
         "static_cached": cached,
         "nowcast_s": round(t2 - t1, 3),
+        "district_s": round(t3 - t2, 3),
     }
-    return cells, timings
+    return Computed(cells, static, rain, timings)
+
+
+def static_scores(computed: Computed) -> np.ndarray:
+    """The static susceptibility score (NaN: none) of each of the run's cells."""
+    static = computed.static
+    if "score" not in static.columns:
+        return np.full(len(computed.cells), np.nan)
+    pos = static.index.get_indexer(pd.Index(computed.cells["h3"].to_numpy("int64")))
+    return static["score"].to_numpy("float64")[pos]
+
+
+def explain(job: _Job, computed: Computed, mask: np.ndarray) -> list[str]:
+    """The stored explanations (JSON) of the cells under ``mask``: the whole one for a cell
+    with a level, the slim one (:data:`SLIM_KEYS`) for a cell back to none."""
+    cells = computed.cells
+    h3s = cells["h3"].to_numpy("int64")[mask]
+    levels = cells["level"].to_numpy()[mask].tolist()
+    with _CPU_LOCK:
+        docs = pipeline.explain_cells(computed.static, computed.rain, job.model, h3s, job.params)
+    return [
+        cellstore.dumps(ex if lv > 0 else slim_explanation(ex))
+        for ex, lv in zip(docs, levels, strict=True)
+    ]
 
 
 def in_district(
@@ -531,6 +571,56 @@ def summarise(cells: pd.DataFrame) -> dict[str, Any]:
 # --- the background task ------------------------------------------------------------------
 
 
+async def store(
+    conn: asyncpg.Connection,
+    job: _Job,
+    computed: Computed,
+    timings: dict[str, Any],
+    started: float | None = None,
+) -> dict[str, Any]:
+    """Write a computed run and mark it done, in one transaction: its cell set (once per
+    set), its informative cells (:mod:`emergency.cellstore`) in a partition of their own, the
+    timings and summary. Returns ``{"cells": stored rows, "previous_run": id or None}``."""
+    t_write = time.perf_counter()
+    cells = computed.cells
+    h3s = cells["h3"].to_numpy("int64")
+    levels = cells["level"].to_numpy().astype("int16")
+    set_id = await cellstore.ensure_cell_set(conn, h3s, static_scores(computed), job.res)
+    summary = summarise(cells)
+    async with conn.transaction():
+        # the previous run is read inside the transaction that writes this one, so two runs
+        # of a model finishing together still compare with what is committed before them
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _STORE_LOCK, set_id)
+        prev, warned = await cellstore.previous_warned(conn, job.model, set_id, job.run_id)
+        mask = cellstore.informative(h3s, levels, warned)
+        t_explain = time.perf_counter()
+        factors = await asyncio.to_thread(explain, job, computed, mask)
+        timings["explain_s"] = round(time.perf_counter() - t_explain, 3)
+        n = await cellstore.write_run_cells(
+            conn,
+            job.run_id,
+            job.res,
+            h3s[mask],
+            levels[mask],
+            cells["score"].to_numpy("float64")[mask],
+            factors,
+        )
+        summary["stored_cells"] = n
+        summary["previous_run"] = prev
+        timings["write_s"] = round(time.perf_counter() - t_write, 3)
+        timings["total_s"] = round(time.perf_counter() - (started or t_write), 3)
+        await conn.execute(
+            "UPDATE risk_runs SET status = 'done', timings = $2, summary = $3, inputs = "
+            "inputs || $4::jsonb, cell_set_id = $5, finished_at = now() WHERE id = $1",
+            job.run_id,
+            timings,
+            summary,
+            public(job.inputs),
+            set_id,
+        )
+    return {"cells": n, "previous_run": prev}
+
+
 async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
     t0 = time.perf_counter()
     timings: dict[str, Any] = {}
@@ -539,51 +629,10 @@ async def _execute(pool: asyncpg.Pool, job: _Job) -> None:
             await conn.execute("UPDATE risk_runs SET status = 'running' WHERE id = $1", job.run_id)
             loaded = await _load_inputs(conn, job)
         timings["load_inputs_s"] = round(time.perf_counter() - t0, 3)
-        cells, t = await asyncio.to_thread(compute, job, loaded)
-        timings.update(t)
-        t_write = time.perf_counter()
-        # asyncpg's COPY is binary and has no binary jsonb encoder: copy the explanations as
-        # text into a temporary table, then cast once inside the same transaction
-        records = [
-            (
-                int(h),
-                int(lv),
-                None if s != s else float(s),
-                json.dumps(ex if lv > 0 else slim_explanation(ex), ensure_ascii=False),
-            )
-            for h, lv, s, ex in zip(
-                cells["h3"].tolist(),
-                cells["level"].tolist(),
-                cells["score"].tolist(),
-                cells["explanation"].tolist(),
-                strict=True,
-            )
-        ]
-        summary = summarise(cells)
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "CREATE TEMP TABLE risk_cells_in (h3 bigint, level smallint, score real, "
-                "factors text) ON COMMIT DROP"
-            )
-            await conn.copy_records_to_table(
-                "risk_cells_in", records=records, columns=["h3", "level", "score", "factors"]
-            )
-            await conn.execute(
-                "INSERT INTO risk_cells (run_id, h3, res, level, score, factors) "
-                "SELECT $1, h3, $2, level, score, factors::jsonb FROM risk_cells_in",
-                job.run_id,
-                job.res,
-            )
-            timings["write_s"] = round(time.perf_counter() - t_write, 3)
-            timings["total_s"] = round(time.perf_counter() - t0, 3)
-            await conn.execute(
-                "UPDATE risk_runs SET status = 'done', timings = $2, summary = $3, inputs = "
-                "inputs || $4::jsonb, finished_at = now() WHERE id = $1",
-                job.run_id,
-                timings,
-                summary,
-                public(job.inputs),
-            )
+        computed = await asyncio.to_thread(compute, job, loaded)
+        timings.update(computed.timings)
+        async with pool.acquire() as conn:
+            await store(conn, job, computed, timings, started=t0)
         log.info("risk run done", extra={"run_id": job.run_id, "timings": timings})
     except Exception as exc:  # every failure ends as a failed run with its reason
         if isinstance(exc, RiskModelError | ModelInputError):
@@ -617,10 +666,11 @@ async def run_cells(
     pool: asyncpg.Pool, run_id: int, level_min: int = 0, limit: int = MAX_CELLS
 ) -> dict[str, Any]:
     """A run's cells at or above ``level_min`` as a GeoJSON FeatureCollection of hexagons
-    (EPSG:4326; ``id``/``h3`` = H3 index in hex), highest levels first."""
+    (EPSG:4326; ``id``/``h3`` = H3 index in hex), highest levels first. Cells the run did not
+    store read as level none (:mod:`emergency.cellstore`)."""
     run = await get_run(pool, run_id)
     rows = await pool.fetch(
-        "SELECT h3, res, level, score FROM risk_cells WHERE run_id = $1 AND level >= $2 "
+        "SELECT h3, res, level, score FROM risk_run_cells($1) WHERE level >= $2 "
         "ORDER BY level DESC, h3 LIMIT $3",
         run_id,
         int(level_min),
@@ -662,33 +712,65 @@ async def _latest_done_run(pool: asyncpg.Pool) -> int | None:
     )
 
 
-_CELL_COLS = "c.run_id, c.h3, c.res, c.level, c.score, c.factors"
+#: The latest finished run holding cell $1: in its cell set, or stored (runs without a set).
+_LATEST_HOLDING_SQL = """
+SELECT r.id FROM risk_runs AS r
+WHERE r.status = 'done' AND CASE WHEN r.cell_set_id IS NOT NULL
+    THEN EXISTS (SELECT 1 FROM risk_set_cells AS s WHERE s.set_id = r.cell_set_id AND s.h3 = $1)
+    ELSE EXISTS (SELECT 1 FROM risk_cells AS c WHERE c.run_id = r.id AND c.h3 = $1) END
+ORDER BY r.finished_at DESC NULLS LAST, r.id DESC LIMIT 1
+"""
+
+_CELL_COLS = "$1::bigint AS run_id, c.h3, c.res, c.level, c.score, c.factors, c.stored"
+
+
+async def _run_res(pool: asyncpg.Pool, run_id: int) -> int | None:
+    """The H3 resolution of a run's cells (its cell set's, else its stored cells')."""
+    return await pool.fetchval(
+        "SELECT coalesce((SELECT s.res FROM risk_cell_sets AS s WHERE s.id = r.cell_set_id), "
+        "(SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id)) "
+        "FROM risk_runs AS r WHERE r.id = $1",
+        run_id,
+    )
+
+
+async def _cell_row(pool: asyncpg.Pool, run_id: int, cell: int) -> Any:
+    return await pool.fetchrow(
+        f"SELECT {_CELL_COLS} FROM risk_run_cells($1) AS c WHERE c.h3 = $2",  # noqa: S608
+        run_id,
+        cell,
+    )
 
 
 async def _nearest_resolution_row(pool: asyncpg.Pool, run_id: int, cell: int) -> Any:
     """The run's cell covering ``cell`` (a finer cell inside a run cell), or the highest-level
     run cell inside it (a coarser cell, e.g. a hexagon of the rolled-up risk tiles)."""
-    run_res = await pool.fetchval("SELECT max(res) FROM risk_cells WHERE run_id = $1", run_id)
+    run_res = await _run_res(pool, run_id)
     if run_res is None:
         return None
     cell_res = h3.get_resolution(format(cell, "x"))
     if cell_res > run_res:
-        parent = h3.str_to_int(h3.cell_to_parent(format(cell, "x"), run_res))
-        return await pool.fetchrow(
-            f"SELECT {_CELL_COLS} FROM risk_cells AS c WHERE c.run_id = $1 AND c.h3 = $2",  # noqa: S608
-            run_id,
-            parent,
-        )
-    and_mask, or_bits = parent_bits(cell_res)
+        return await _cell_row(pool, run_id, parent_int(cell, run_res))
+    lo, hi = children_range(cell, run_res)
     return await pool.fetchrow(
-        f"SELECT {_CELL_COLS}, count(*) OVER () AS cells FROM risk_cells AS c "  # noqa: S608
-        "WHERE c.run_id = $1 AND (c.h3 & $2::bigint) | $3::bigint = $4 "
+        f"SELECT {_CELL_COLS}, count(*) OVER () AS cells FROM risk_run_cells($1) AS c "  # noqa: S608
+        "WHERE c.h3 BETWEEN $2 AND $3 "
         "ORDER BY c.level DESC, c.score DESC NULLS LAST, c.h3 LIMIT 1",
         run_id,
-        and_mask,
-        or_bits,
-        cell,
+        lo,
+        hi,
     )
+
+
+def absent_explanation(model: str) -> dict[str, Any]:
+    """The explanation of a cell a run did not store: none now and none in the previous run."""
+    return {
+        "model": model,
+        "level": 0,
+        "level_name": LEVEL_NAMES[0],
+        "rule": "none: no level in this run nor in the previous run of the model",
+        "detail": "cells without a level that did not change are not stored",
+    }
 
 
 async def explain_cell(pool: asyncpg.Pool, cell: int, run: int | None = None) -> dict[str, Any]:
@@ -702,26 +784,23 @@ async def explain_cell(pool: asyncpg.Pool, cell: int, run: int | None = None) ->
         RunNotFound: ``run`` does not exist.  CellNotFound: the cell is in no such run.
     """
     if run is None:
-        row = await pool.fetchrow(
-            f"SELECT {_CELL_COLS} FROM risk_cells AS c "  # noqa: S608
-            "JOIN risk_runs AS r ON r.id = c.run_id WHERE c.h3 = $1 AND r.status = 'done' "
-            "ORDER BY r.finished_at DESC NULLS LAST, r.id DESC LIMIT 1",
-            cell,
-        )
-        run_id = await _latest_done_run(pool) if row is None else None
+        holding = await pool.fetchval(_LATEST_HOLDING_SQL, cell)
+        run_id = holding if holding is not None else await _latest_done_run(pool)
+        model = None
     else:
-        await get_run(pool, run)
-        row = await pool.fetchrow(
-            f"SELECT {_CELL_COLS} FROM risk_cells AS c WHERE c.run_id = $1 AND c.h3 = $2",  # noqa: S608
-            run,
-            cell,
-        )
+        model = (await get_run(pool, run))["model"]
         run_id = run
+    row = await _cell_row(pool, run_id, cell) if run_id is not None else None
     if row is None and run_id is not None:
         row = await _nearest_resolution_row(pool, run_id, cell)
     if row is None:
         where = f"run {run}" if run is not None else "any finished run"
         raise CellNotFound(f"cell {format(cell, 'x')} is not in {where}")
+    explanation = row["factors"]
+    if explanation is None and not row["stored"]:
+        if model is None:
+            model = (await get_run(pool, int(row["run_id"])))["model"]
+        explanation = absent_explanation(model)
     out = {
         "h3": format(row["h3"], "x"),
         "run_id": row["run_id"],
@@ -729,7 +808,7 @@ async def explain_cell(pool: asyncpg.Pool, cell: int, run: int | None = None) ->
         "level": row["level"],
         "level_name": LEVEL_NAMES[row["level"]],
         "score": _score(row["score"]),
-        "explanation": row["factors"],
+        "explanation": explanation,
     }
     if row["h3"] != cell:
         out["requested"] = format(cell, "x")
@@ -800,7 +879,7 @@ async def verification(
                 f"no incident of kind {', '.join(kinds)} reported between {start.isoformat()} "
                 f"and {end.isoformat()}: nothing to verify risk run {run_id} against"
             )
-        rows = await conn.fetch("SELECT h3, level FROM risk_cells WHERE run_id = $1", run_id)
+        rows = await conn.fetch("SELECT h3, level FROM risk_run_cells($1)", run_id)
     cells = pd.DataFrame(
         {
             "h3": np.array([r["h3"] for r in rows], dtype="int64"),
@@ -830,6 +909,8 @@ async def prune(
     Kept whatever their age: runs a warning was issued from (the warning's evidence), the
     latest finished run of each model (what the screen shows), pending and running runs.
     The audit log is never pruned. With ``dry_run`` nothing is deleted, the counts are the same.
+    A run's cells are its partition of ``risk_cells``, dropped whole (``cells`` counts the
+    stored rows); cell sets no run uses any more go too.
     """
     out = {"runs": 0, "cells": 0, "events": 0}
     async with conn.transaction():
@@ -851,7 +932,17 @@ async def prune(
             ids = [int(r["id"]) for r in rows]
             out["runs"], out["cells"] = len(ids), sum(int(r["cells"]) for r in rows)
             if ids and not dry_run:
+                # a partition drop per run; the rows of runs without one (written by hand,
+                # in the default partition) go with their run by the foreign key
+                await cellstore.drop_run_cells(conn, ids)
                 await conn.execute("DELETE FROM risk_runs WHERE id = ANY($1::bigint[])", ids)
+                # cell sets no run uses any more (a day old, so never one a run being
+                # written has just made)
+                await conn.execute(
+                    "DELETE FROM risk_cell_sets AS s WHERE s.created_at < now() - interval "
+                    "'1 day' AND NOT EXISTS (SELECT 1 FROM risk_runs AS r "
+                    "WHERE r.cell_set_id = s.id)"
+                )
         if events_keep_days > 0:
             sql = "FROM events WHERE at < now() - make_interval(secs => $1::float8 * 86400)"
             out["events"] = int(await conn.fetchval(f"SELECT count(*) {sql}", events_keep_days))  # noqa: S608

@@ -243,6 +243,54 @@ def _warning_ref() -> Column:
     )
 
 
+#: Schema holding the partitions of ``risk_cells`` (one per run, plus a default one), so the
+#: partitions stay out of the tables the catalog and the migrations describe.
+RISK_PARTITION_SCHEMA = "risk_cells_parts"
+
+
+def _risk_cell_set_tables(meta: MetaData) -> None:
+    """The cells a run covers, stored once per set of cells (a static table on a district).
+
+    A run stores only its informative cells; every other cell of its set reads as level
+    none (``risk_run_cells``). ``risk_set_parents`` keeps, per coarser resolution, how many
+    cells of the set each parent holds and their highest static score, so the shares of
+    rolled-up tiles count every cell without reading them.
+    """
+    Table(
+        "risk_cell_sets",
+        meta,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("digest", Text, nullable=False, unique=True),
+        Column("res", SmallInteger, nullable=False),
+        Column("cells", Integer, nullable=False),
+        Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    )
+    set_ref = ForeignKey("risk_cell_sets.id", ondelete="CASCADE")
+    Table(
+        "risk_set_cells",
+        meta,
+        Column("set_id", BigInteger, set_ref, nullable=False),
+        Column("h3", BigInteger, nullable=False),
+        Column("score", REAL, nullable=True),
+        PrimaryKeyConstraint("set_id", "h3"),
+    )
+    Table(
+        "risk_set_parents",
+        meta,
+        Column(
+            "set_id",
+            BigInteger,
+            ForeignKey("risk_cell_sets.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("res", SmallInteger, nullable=False),
+        Column("h3", BigInteger, nullable=False),
+        Column("cells", Integer, nullable=False),
+        Column("score_max", REAL, nullable=True),
+        PrimaryKeyConstraint("set_id", "res", "h3"),
+    )
+
+
 def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
     """All tables: every catalog layer plus the non-layer tables."""
     meta = MetaData(naming_convention=NAMING_CONVENTION)
@@ -260,8 +308,10 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         Column("error", Text, nullable=True),
         Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
         Column("finished_at", DateTime(timezone=True), nullable=True),
+        Column("cell_set_id", BigInteger, ForeignKey("risk_cell_sets.id"), nullable=True),
         CheckConstraint("status IN ('pending', 'running', 'done', 'failed')", name="status_enum"),
     )
+    _risk_cell_set_tables(meta)
     for layer in catalog.values():
         layer_table(layer, meta)
     Table(
@@ -280,6 +330,9 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         PrimaryKeyConstraint("sensor_code", "observed_at"),
         Index("ix_sensor_readings_observed_at", "observed_at"),
     )
+    # The informative cells of each run (level above none, or changed since the previous run
+    # of the model on the same cells), one partition per run in the schema
+    # RISK_PARTITION_SCHEMA, so pruning a run drops its partition (emergency.cellstore).
     Table(
         "risk_cells",
         meta,
@@ -292,8 +345,8 @@ def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
         Column("score", REAL, nullable=True),
         Column("factors", JSONB, nullable=True),
         PrimaryKeyConstraint("run_id", "h3"),
-        Index("ix_risk_cells_h3", "h3"),
         CheckConstraint("level BETWEEN 0 AND 4", name="level_range"),
+        postgresql_partition_by="LIST (run_id)",
     )
     Table(
         "api_keys",

@@ -300,6 +300,36 @@ def nowcast(
     return out
 
 
+def subset(static: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
+    """The rows of ``static`` for the H3 cells ``cells`` (int64, in that order), keeping what a
+    nowcast reads of the whole table (the main river's drainage area), so a nowcast of the
+    subset gives the same rows as the whole table's."""
+    pos = static.index.get_indexer(pd.Index(np.asarray(cells, dtype="int64")))
+    if (pos < 0).any():
+        raise ModelInputError("cells not in the static table")
+    part = static.iloc[pos]
+    part.attrs = dict(static.attrs)
+    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in part.attrs:
+        area = static["drain_uparea_km2"].to_numpy("float64")
+        part.attrs["main_drain_km2"] = float(np.nanmax(area)) if area.size else 0.0
+    return part
+
+
+def explain_cells(
+    static: pd.DataFrame,
+    rain: RainSource,
+    model: str,
+    cells: np.ndarray,
+    params: PipelineParams | dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The explanations of :func:`nowcast` for a few cells only (``cells`` int64, in order):
+    a refresh levels every cell without explanations, then explains the cells it stores."""
+    if len(cells) == 0:
+        return []
+    out = nowcast(subset(static, cells), rain, model, params, explain=True)
+    return list(out["explanation"])
+
+
 def _explanations(
     model: str, out: pd.DataFrame, m: dict[str, np.ndarray], r: dict, p: PipelineParams
 ) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """The ``risk`` tile layer: H3 cells of a risk run as hexagons, rolled up at low zoom.
 
-``risk_cells`` stores H3 indexes as BIGINT (h3-pg is not available), so:
+``risk_cells`` stores H3 indexes as BIGINT (h3-pg is not available), and only the
+informative cells of a run (the rest of its cell set is level none, see
+:mod:`emergency.cellstore` and :data:`CELLS_SQL`), so:
 
 * the parent of a cell at a coarser resolution is computed in SQL with bit operations on
   the index (H3 layout: resolution in bits 52–55, one 3-bit digit per resolution below;
@@ -38,35 +40,67 @@ MIN_HEX_PX = 6
 #: Below this zoom a tile is too large to list its hexagons; every group of the run is read.
 COVER_MIN_ZOOM = 5
 
+#: A run's resolution: its cell set's, else (a run without a set) its stored cells'.
+_RUN_RES = (
+    "coalesce((SELECT s.res FROM risk_cell_sets AS s WHERE s.id = r.cell_set_id), "
+    "(SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id))"
+)
 #: Latest finished run, and its finest resolution.
 LATEST_RUN_SQL = (
-    "SELECT r.id, r.status, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id) "
+    f"SELECT r.id, r.status, {_RUN_RES} "  # noqa: S608 - constant SQL
     "FROM risk_runs AS r WHERE r.status = 'done' "
     "ORDER BY coalesce(r.finished_at, r.created_at) DESC, r.id DESC LIMIT 1"
 )
-RUN_SQL = (
-    "SELECT r.id, r.status, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id) "
-    "FROM risk_runs AS r WHERE r.id = $1"
-)
+RUN_SQL = f"SELECT r.id, r.status, {_RUN_RES} FROM risk_runs AS r WHERE r.id = $1"  # noqa: S608
 
 #: Cells of run $1 grouped by their parent at the display resolution: $2 AND-mask,
 #: $3 OR-bits (see :func:`parent_bits`), $4 display resolution, $5 covering parents or NULL.
+#:
+#: A run stores only its informative cells (:mod:`emergency.cellstore`); every other cell
+#: of its cell set is level none. So the parents and their cell counts come from the set
+#: (``risk_set_parents``, or the set's cells themselves at the run's resolution) and the
+#: stored cells only add the counts at or above each level: a share is stored cells at or
+#: above the level over *all* the parent's cells. The score is the highest of the stored
+#: scores and, for landslide runs (whose score is the static susceptibility), of the set's.
+#: A run without a set holds all its cells: its stored cells are the parents' only source.
 CELLS_SQL = """
-SELECT p,
-       CASE WHEN 2 * count(*) FILTER (WHERE level >= 4) >= count(*) THEN 4
-            WHEN 2 * count(*) FILTER (WHERE level >= 3) >= count(*) THEN 3
-            WHEN 2 * count(*) FILTER (WHERE level >= 2) >= count(*) THEN 2
-            WHEN 2 * count(*) FILTER (WHERE level >= 1) >= count(*) THEN 1
+WITH run AS (
+    SELECT r.cell_set_id AS set_id, r.model = 'landslide' AS static_score, s.res AS set_res
+    FROM risk_runs AS r LEFT JOIN risk_cell_sets AS s ON s.id = r.cell_set_id
+    WHERE r.id = $1
+), stored AS (
+    SELECT (h3 & $2::bigint) | $3::bigint AS p, count(*) AS n,
+           count(*) FILTER (WHERE level >= 1) AS n1, count(*) FILTER (WHERE level >= 2) AS n2,
+           count(*) FILTER (WHERE level >= 3) AS n3, count(*) FILTER (WHERE level >= 4) AS n4,
+           max(level) AS level_max, max(score) AS score
+    FROM risk_cells WHERE run_id = $1 AND res >= $4
+    GROUP BY 1
+), base AS (
+    SELECT sp.h3 AS p, sp.cells::bigint AS cells, sp.score_max AS static_max
+    FROM run JOIN risk_set_parents AS sp ON sp.set_id = run.set_id AND sp.res = $4
+    UNION ALL
+    SELECT sc.h3, 1::bigint, sc.score
+    FROM run JOIN risk_set_cells AS sc ON sc.set_id = run.set_id
+    WHERE run.set_res = $4
+    UNION ALL
+    SELECT st.p, st.n, NULL::real FROM stored AS st
+    WHERE EXISTS (SELECT 1 FROM run WHERE run.set_id IS NULL)
+)
+SELECT b.p,
+       CASE WHEN 2 * coalesce(s.n4, 0) >= b.cells THEN 4
+            WHEN 2 * coalesce(s.n3, 0) >= b.cells THEN 3
+            WHEN 2 * coalesce(s.n2, 0) >= b.cells THEN 2
+            WHEN 2 * coalesce(s.n1, 0) >= b.cells THEN 1
             ELSE 0 END AS level,
-       max(level) AS level_max, max(score) AS score, count(*) AS cells,
-       (count(*) FILTER (WHERE level >= 1))::real / count(*) AS share_blue,
-       (count(*) FILTER (WHERE level >= 2))::real / count(*) AS share_yellow,
-       (count(*) FILTER (WHERE level >= 3))::real / count(*) AS share_orange,
-       (count(*) FILTER (WHERE level >= 4))::real / count(*) AS share_red
-FROM (SELECT (h3 & $2::bigint) | $3::bigint AS p, level, score FROM risk_cells
-      WHERE run_id = $1 AND res >= $4) AS c
-WHERE $5::bigint[] IS NULL OR p = ANY($5::bigint[])
-GROUP BY p
+       coalesce(s.level_max, 0) AS level_max,
+       greatest(s.score, CASE WHEN run.static_score THEN b.static_max END) AS score,
+       b.cells,
+       coalesce(s.n1, 0)::real / b.cells AS share_blue,
+       coalesce(s.n2, 0)::real / b.cells AS share_yellow,
+       coalesce(s.n3, 0)::real / b.cells AS share_orange,
+       coalesce(s.n4, 0)::real / b.cells AS share_red
+FROM base AS b CROSS JOIN run LEFT JOIN stored AS s ON s.p = b.p
+WHERE $5::bigint[] IS NULL OR b.p = ANY($5::bigint[])
 """
 
 #: Hexagons ($5 WKB EPSG:4326, $6 H3 text, $7 level, $8 score, $9 cells, $12 level_max,

@@ -48,7 +48,7 @@ def rows(db: str, sql: str, *args: object) -> list[tuple]:
 def test_run_and_cells_match_the_database(om: OneMap, live: dict) -> None:
     run = live["run"]
     assert run["status"] == "done" and run["model"] == "landslide"
-    stored = rows(live["db"], "SELECT h3, level FROM risk_cells WHERE run_id = %s", run["id"])
+    stored = rows(live["db"], "SELECT h3, level FROM risk_run_cells(%s)", run["id"])
     assert stored and {lvl for _, lvl in stored} - {0} != set()
 
     cells = om.cells(run)

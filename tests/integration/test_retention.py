@@ -1,5 +1,6 @@
-"""Retention and quotas: old risk runs and events are pruned (evidence kept), a key's runs per
-hour are bounded, and cells without a level keep only a slim explanation."""
+"""Retention and quotas: old risk runs and events are pruned (evidence kept; a run's cells are
+its partition, dropped whole), a key's runs per hour are bounded, and cells without a level
+are not stored or keep only a slim explanation."""
 
 from __future__ import annotations
 
@@ -143,22 +144,51 @@ async def test_runs_per_key_per_hour_and_slim_level_0_cells(demo) -> None:
             conn = await asyncpg.connect(url)
             try:
                 rows = await conn.fetch(
-                    "SELECT h3, level, factors FROM risk_cells WHERE run_id = $1", first
+                    "SELECT h3, level, factors, stored FROM risk_run_cells($1)", first
+                )
+                second = int(await conn.fetchval("SELECT max(id) FROM risk_runs"))
+                for _ in range(3000):
+                    if await conn.fetchval(
+                        "SELECT status IN ('done', 'failed') FROM risk_runs WHERE id = $1", second
+                    ):
+                        break
+                    await asyncio.sleep(0.1)
+                light = (
+                    await api.post(
+                        "/risk/runs",
+                        json={"model": "landslide", "rain": {"scenario": "light_rain"}},
+                        headers={"X-API-Key": create_key(url, "值班长", "operator")[0]},
+                    )
+                ).json()["id"]
+                for _ in range(3000):
+                    status = await conn.fetchval(
+                        "SELECT status FROM risk_runs WHERE id = $1", light
+                    )
+                    if status in ("done", "failed"):
+                        break
+                    await asyncio.sleep(0.1)
+                lifted = await conn.fetch(
+                    "SELECT h3, factors FROM risk_cells WHERE run_id = $1 AND level = 0", light
                 )
             finally:
                 await conn.close()
             zero = [r for r in rows if r["level"] == 0]
             warned = [r for r in rows if r["level"] > 0]
             assert zero and warned
-            for r in zero:
+            # the first run of the model stores only its warned cells: level-0 cells are
+            # not stored and read with a slim explanation saying why
+            assert all(r["stored"] for r in warned) and not any(r["stored"] for r in zero)
+            # cells the light rain lifts back to none are stored, with the slim explanation
+            assert lifted
+            for r in lifted:
                 ex = json.loads(r["factors"]) if isinstance(r["factors"], str) else r["factors"]
-                assert set(ex) <= {*SLIM_KEYS, "detail"} and "rule" in ex
+                assert set(ex) <= {*SLIM_KEYS, "detail"} and "rule" in ex and ex["level"] == 0
             full = (
                 json.loads(warned[0]["factors"])
                 if isinstance(warned[0]["factors"], str)
                 else warned[0]["factors"]
             )
             assert "top_factors" in full
-            cell = format(zero[0]["h3"], "x")
-            r = await api.get(f"/risk/cells/{cell}", params={"run": first})
-            assert r.status_code == 200 and r.json()["explanation"]["level"] == 0
+            r = await api.get(f"/risk/cells/{format(zero[0]['h3'], 'x')}", params={"run": first})
+            ex = r.json()["explanation"]
+            assert ex["level"] == 0 and set(ex) <= {*SLIM_KEYS, "detail"} and "rule" in ex

@@ -97,11 +97,16 @@ async def test_landslide_runs_persist_cells_and_explain_them(api, keys, demo) ->
         assert run["code_version"] and run["params"]["res"] == 9
         assert {"static_s", "nowcast_s", "write_s", "total_s"} <= set(run["timings"])
         assert run["inputs"]["hazard_sites"] > 0
-        n_cells = await conn.fetchval(
-            "SELECT count(*) FROM risk_cells WHERE run_id = $1", heavy["id"]
-        )
+        n_cells = await conn.fetchval("SELECT count(*) FROM risk_run_cells($1)", heavy["id"])
         assert run["summary"]["cells"] == n_cells > 1000
         assert sum(run["summary"]["by_level"].values()) == n_cells
+        # only the informative cells are stored: the first run of the model has no previous
+        # run to differ from, so exactly the cells above none
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM risk_cells WHERE run_id = $1", heavy["id"]
+        )
+        warned = n_cells - run["summary"]["by_level"]["none"]
+        assert run["summary"]["stored_cells"] == stored == warned < n_cells
         await asyncio.sleep(0.5)
     finally:
         await conn.close()
@@ -288,7 +293,7 @@ def test_cli_run_on_dask_stores_the_same_cells(demo, tmp_path, monkeypatch) -> N
     with psycopg.connect(url) as conn:
         rows = [
             conn.execute(
-                "SELECT h3, level, score, factors FROM risk_cells WHERE run_id = %s ORDER BY h3",
+                "SELECT h3, level, score, factors, stored FROM risk_run_cells(%s) ORDER BY h3",
                 (run_id,),
             ).fetchall()
             for run_id in ids
@@ -298,7 +303,7 @@ def test_cli_run_on_dask_stores_the_same_cells(demo, tmp_path, monkeypatch) -> N
         ).fetchone()
     assert scheduler == ("local",)
     assert len(rows[0]) > 100 and rows[0] == rows[1]
-    assert len({r[1] for r in rows[0]}) > 1
+    assert len({r[1] for r in rows[0]}) > 1 and any(r[4] for r in rows[0])
 
 
 def test_cli_run_refuses_bad_input(demo, monkeypatch) -> None:
@@ -484,9 +489,7 @@ async def test_cells_outside_the_district_are_not_warned(api, keys, demo) -> Non
         wkb = await conn.fetchval(
             "SELECT ST_AsBinary(ST_Union(geom)) FROM admin_areas WHERE level = 'district'"
         )
-        cells = [
-            r["h3"] for r in await conn.fetch("SELECT h3 FROM risk_cells WHERE run_id = $1", run_id)
-        ]
+        cells = [r["h3"] for r in await conn.fetch("SELECT h3 FROM risk_run_cells($1)", run_id)]
     finally:
         await conn.close()
     district = shapely.from_wkb(bytes(wkb))
