@@ -55,9 +55,11 @@ HKO_DAILY = "hko_daily_total_rainfall_1884_2022.csv"
 
 
 #: Forms of the rain model: which antecedent inputs its curves take (see :class:`RainModel`).
+#: ``r24`` sees the day's rain alone: the curves for a window whose antecedent rain is not known.
 FORM_ONE_DAY = "r24_re"
 FORM_TWO_DAY = "r24_prev_re2"
-MODEL_FORMS = (FORM_ONE_DAY, FORM_TWO_DAY)
+FORM_R24 = "r24"
+MODEL_FORMS = (FORM_ONE_DAY, FORM_TWO_DAY, FORM_R24)
 
 
 def antecedent_inputs(
@@ -68,10 +70,14 @@ def antecedent_inputs(
 
     ``r24_re``: Re = Σᵢ₌₁¹⁰ Kⁱ·Rᵢ over the ten days, no day-before term. ``r24_prev_re2``:
     R_prev = the day before the window, Re2 = Σᵢ₌₁⁹ Kⁱ·R₍ᵢ₊₁₎ over the nine days before that.
+    ``r24``: neither (zeros).
     """
     from risk_models.rainfall import effective_antecedent_mm
 
     arr = np.asarray(daily_mm, dtype="float64")
+    if form == FORM_R24:
+        zero = np.zeros(arr.shape[:-1])
+        return zero, zero.copy()
     if form == FORM_ONE_DAY:
         re = effective_antecedent_mm(arr, k, ANTECEDENT_DAYS)
         return np.asarray(re), np.zeros(np.shape(re))
@@ -127,35 +133,71 @@ class RainModel:
     day's rain (mm). ``form`` says what else the curves see: ``r24_prev_re2`` (the default
     since it was chosen out of sample, docs/warnings.md) the day before, R_prev, with its own
     coefficient and Re2 = Σ 0.8ⁱ·Rᵢ over the nine days before that; ``r24_re`` (the
-    one-day form) only Re = Σ 0.8ⁱ·Rᵢ over the ten days before the day.
+    one-day form) only Re = Σ 0.8ⁱ·Rᵢ over the ten days before the day; ``r24`` R24 alone.
+
+    ``no_antecedent`` holds the ``r24`` curves fitted on the same days: they give the class
+    of a unit whose antecedent inputs are unknown (NaN). Reading an unknown antecedent as a
+    dry fortnight would need 180 mm in a day for class 2 instead of the 93 mm R24 alone
+    gives; on 2002–2007 it detects 4 of 16 landslide days instead of 11 (docs/warnings.md).
+    Without these curves an unknown antecedent counts as 0 mm.
     """
 
     curves: tuple[ClassCurve, ClassCurve, ClassCurve]
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     form: str = FORM_ONE_DAY
+    no_antecedent: tuple[ClassCurve, ClassCurve, ClassCurve] | None = None
 
     def inputs(self, antecedent_daily_mm: Any, k: float = ANTECEDENT_K) -> tuple[Any, Any]:
         """``(re_mm, prev_mm)`` of this model's form from the ten days before the window."""
         return antecedent_inputs(antecedent_daily_mm, self.form, k)
 
+    def _probs(self, r24_mm: Any, re_mm: Any, prev_mm: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(P(N ≥ k), p) per class: the form's curves where the antecedent inputs are known,
+        the ``no_antecedent`` curves where either is NaN."""
+        re = np.asarray(re_mm, dtype="float64")
+        prev = np.asarray(prev_mm, dtype="float64")
+        unknown = ~(np.isfinite(re) & np.isfinite(prev))
+        re0, prev0 = np.nan_to_num(re, nan=0.0), np.nan_to_num(prev, nan=0.0)
+        out = []
+        for c, curve in enumerate(self.curves):
+            prob = curve.prob(r24_mm, re0, prev0)
+            p = np.asarray(curve.p)
+            if self.no_antecedent is not None and unknown.any():
+                alt = self.no_antecedent[c]
+                prob = np.where(unknown, alt.prob(r24_mm, 0.0, 0.0), prob)
+                p = np.where(unknown, alt.p, curve.p)
+            out.append((np.asarray(prob), np.asarray(p)))
+        return out
+
     def rain_class(self, r24_mm: Any, re_mm: Any, prev_mm: Any = 0.0) -> np.ndarray:
         """Rain class 0..3: the highest class whose curve reaches its probability (``re_mm``
-        and ``prev_mm`` as :meth:`inputs` gives them)."""
+        and ``prev_mm`` as :meth:`inputs` gives them; NaN where they are unknown)."""
         shape = np.broadcast(np.asarray(r24_mm), np.asarray(re_mm), np.asarray(prev_mm)).shape
         out = np.zeros(shape, dtype="int8")
-        for c, curve in enumerate(self.curves, start=1):
-            out[curve.prob(r24_mm, re_mm, prev_mm) >= curve.p - 1e-12] = c
+        for c, (prob, p) in enumerate(self._probs(r24_mm, re_mm, prev_mm), start=1):
+            out[np.broadcast_to(prob >= p - 1e-12, shape)] = c
         return out
 
     def probabilities(self, r24_mm: Any, re_mm: Any, prev_mm: Any = 0.0) -> dict[str, np.ndarray]:
         """``{"p_ge_<k>": P(N ≥ k)}`` of the three class curves."""
-        return {f"p_ge_{c.k}": c.prob(r24_mm, re_mm, prev_mm) for c in self.curves}
+        probs = self._probs(r24_mm, re_mm, prev_mm)
+        return {f"p_ge_{c.k}": pr for c, (pr, _) in zip(self.curves, probs, strict=True)}
+
+    def without_antecedent(self) -> RainModel:
+        """The ``r24`` model of the ``no_antecedent`` curves (ValueError without them)."""
+        if self.form == FORM_R24:
+            return self
+        if self.no_antecedent is None:
+            raise ModelInputError("this rain model has no curves for an unknown antecedent")
+        return RainModel(self.no_antecedent, {**self.info, "form": FORM_R24}, FORM_R24)
 
     def day_inputs(self, days: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(r24, re, prev)`` of this model's form from a :func:`daily_table`."""
         r24 = days["r24_mm"].to_numpy("float64")
         if self.form == FORM_TWO_DAY:
             return r24, days["re2_mm"].to_numpy("float64"), days["r_prev_mm"].to_numpy("float64")
+        if self.form == FORM_R24:
+            return r24, np.zeros(len(days)), np.zeros(len(days))
         return r24, days["re_mm"].to_numpy("float64"), np.zeros(len(days))
 
     def r24_threshold_mm(self, cls: int, re_mm: float = 0.0, prev_mm: float = 0.0) -> float:
@@ -164,54 +206,75 @@ class RainModel:
 
     def as_params(self) -> dict[str, Any]:
         """The ``rain_model`` entry of :class:`~risk_models.params.PipelineParams`."""
-        classes = []
-        for c in self.curves:
-            row = {
-                "k": c.k,
-                "p": round(c.p, 4),
-                "intercept": round(c.intercept, 4),
-                "coef_ln_r24": round(c.coef_ln_r24, 4),
-                "coef_re_per_100mm": round(c.coef_re_per_100mm, 4),
-            }
-            if self.form == FORM_TWO_DAY:
-                row["coef_prev_per_100mm"] = round(c.coef_prev_per_100mm, 4)
-            classes.append(row)
-        return {"form": self.form, "classes": classes}
+        out: dict[str, Any] = {
+            "form": self.form,
+            "classes": [_curve_params(c, self.form) for c in self.curves],
+        }
+        if self.no_antecedent is not None:
+            out["classes_no_antecedent"] = [_curve_params(c, FORM_R24) for c in self.no_antecedent]
+        return out
 
     @classmethod
     def from_params(cls, d: Any) -> RainModel:
         """Inverse of :meth:`as_params` (raises :class:`ModelInputError` on a bad entry); a
         model without ``form`` is the one-day form."""
-        if not isinstance(d, dict) or "classes" not in d or not set(d) <= {"classes", "form"}:
-            raise ModelInputError('rain_model must be {"form": …, "classes": [3 class curves]}')
+        keys = {"classes", "form", "classes_no_antecedent"}
+        if not isinstance(d, dict) or "classes" not in d or not set(d) <= keys:
+            raise ModelInputError(
+                'rain_model must be {"form": …, "classes": [3 class curves], '
+                '"classes_no_antecedent": [3 R24-only curves, optional]}'
+            )
         form = d.get("form", FORM_ONE_DAY)
         if form not in MODEL_FORMS:
             raise ModelInputError(f"rain_model form must be one of {', '.join(MODEL_FORMS)}")
-        try:
-            curves = tuple(
-                ClassCurve(
-                    int(c["k"]),
-                    float(c["p"]),
-                    float(c["intercept"]),
-                    float(c["coef_ln_r24"]),
-                    float(c["coef_re_per_100mm"]),
-                    float(c["coef_prev_per_100mm"]) if form == FORM_TWO_DAY else 0.0,
-                )
-                for c in d["classes"]
+        curves = _curves_from(d["classes"], form)
+        alt = d.get("classes_no_antecedent")
+        return cls(
+            curves, form=form, no_antecedent=None if alt is None else _curves_from(alt, FORM_R24)
+        )
+
+
+def _curve_params(c: ClassCurve, form: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "k": c.k,
+        "p": round(c.p, 4),
+        "intercept": round(c.intercept, 4),
+        "coef_ln_r24": round(c.coef_ln_r24, 4),
+    }
+    if form != FORM_R24:
+        row["coef_re_per_100mm"] = round(c.coef_re_per_100mm, 4)
+    if form == FORM_TWO_DAY:
+        row["coef_prev_per_100mm"] = round(c.coef_prev_per_100mm, 4)
+    return row
+
+
+def _curves_from(rows: Any, form: str) -> tuple[ClassCurve, ClassCurve, ClassCurve]:
+    """Three checked class curves of ``form`` from their JSON rows."""
+    try:
+        curves = tuple(
+            ClassCurve(
+                int(c["k"]),
+                float(c["p"]),
+                float(c["intercept"]),
+                float(c["coef_ln_r24"]),
+                float(c["coef_re_per_100mm"]) if form != FORM_R24 else 0.0,
+                float(c["coef_prev_per_100mm"]) if form == FORM_TWO_DAY else 0.0,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelInputError(f"rain_model: {exc}") from None
-        if len(curves) != 3:
-            raise ModelInputError("rain_model needs 3 class curves")
-        for c in curves:
-            vals = (c.intercept, c.coef_ln_r24, c.coef_re_per_100mm, c.coef_prev_per_100mm)
-            if not all(math.isfinite(v) for v in vals) or c.coef_ln_r24 <= 0:
-                raise ModelInputError("rain_model curves need finite coefficients, coef_ln_r24 > 0")
-            if c.k < 1 or not 0 < c.p < 1 or c.coef_re_per_100mm < 0:
-                raise ModelInputError("rain_model curves need k ≥ 1, 0 < p < 1, coef_re ≥ 0")
-            if c.coef_prev_per_100mm < 0:
-                raise ModelInputError("rain_model curves need coef_prev ≥ 0")
-        return cls((curves[0], curves[1], curves[2]), form=form)
+            for c in rows
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelInputError(f"rain_model: {exc}") from None
+    if len(curves) != 3:
+        raise ModelInputError("rain_model needs 3 class curves")
+    for c in curves:
+        vals = (c.intercept, c.coef_ln_r24, c.coef_re_per_100mm, c.coef_prev_per_100mm)
+        if not all(math.isfinite(v) for v in vals) or c.coef_ln_r24 <= 0:
+            raise ModelInputError("rain_model curves need finite coefficients, coef_ln_r24 > 0")
+        if c.k < 1 or not 0 < c.p < 1 or c.coef_re_per_100mm < 0:
+            raise ModelInputError("rain_model curves need k ≥ 1, 0 < p < 1, coef_re ≥ 0")
+        if c.coef_prev_per_100mm < 0:
+            raise ModelInputError("rain_model curves need coef_prev ≥ 0")
+    return (curves[0], curves[1], curves[2])
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -250,21 +313,25 @@ def fit_rain_model(
     ``r24_prev_re2`` (default): on ln(1 + R24), R_prev/100 and Re2/100 — chosen over the
     one-day form and the R48 forms on an inner split of the Hong Kong record (fit
     1984–1995, log loss on 1996–2001; :func:`compare_rain_forms`). ``r24_re``: on
-    ln(1 + R24) and Re/100.
+    ln(1 + R24) and Re/100. ``r24``: on ln(1 + R24) alone. The ``r24`` curves are also
+    fitted on the same days as the model's ``no_antecedent`` curves (the classes of a unit
+    whose antecedent rain is unknown).
 
     Args:
         days: :func:`daily_table` (columns ``n``, ``r24_mm``, ``re_mm``, ``r_prev_mm``,
-            ``re2_mm``; the one-day form needs only the first three).
+            ``re2_mm``; the one-day form needs only the first three, ``r24`` the first two).
         rules: (k, p) of rain classes 1..3.
-        form: ``r24_prev_re2`` or ``r24_re``.
+        form: ``r24_prev_re2``, ``r24_re`` or ``r24``.
     """
     if form not in MODEL_FORMS:
         raise ModelInputError(
             f"unknown rain model form {form!r}; use one of {', '.join(MODEL_FORMS)}"
         )
-    cols = (
-        ["n", "r24_mm", "re_mm"] if form == FORM_ONE_DAY else ["n", "r24_mm", "r_prev_mm", "re2_mm"]
-    )
+    cols = {
+        FORM_ONE_DAY: ["n", "r24_mm", "re_mm"],
+        FORM_TWO_DAY: ["n", "r24_mm", "r_prev_mm", "re2_mm"],
+        FORM_R24: ["n", "r24_mm"],
+    }[form]
     missing = [c for c in cols if c not in days.columns]
     if missing:
         raise ModelInputError(f"the day table has no column {', '.join(missing)}")
@@ -272,17 +339,25 @@ def fit_rain_model(
     if len(rules) != 3:
         raise ModelInputError("three class rules (k, p) are needed")
     x = form_matrix(d, form)
-    curves = []
+    x24 = form_matrix(d, FORM_R24)
+    curves, alone = [], []
     for k, p in rules:
         y = d["n"].to_numpy() >= k
         if y.sum() < 3 or (~y).sum() < 3:
             raise ModelInputError(f"too few days with and without ≥ {k} incidents to fit")
         b0, b = fit_logistic(x, y)
-        # form_matrix columns: one-day (r24, re); two-day (r24, prev, re2)
-        coef_re, coef_prev = (b[1], 0.0) if form == FORM_ONE_DAY else (b[2], b[1])
+        # form_matrix columns: one-day (r24, re); two-day (r24, prev, re2); r24 (r24)
+        if form == FORM_ONE_DAY:
+            coef_re, coef_prev = b[1], 0.0
+        elif form == FORM_TWO_DAY:
+            coef_re, coef_prev = b[2], b[1]
+        else:
+            coef_re, coef_prev = 0.0, 0.0
         curves.append(
             ClassCurve(int(k), float(p), b0, float(b[0]), float(coef_re), float(coef_prev))
         )
+        a0, a = fit_logistic(x24, y)
+        alone.append(ClassCurve(int(k), float(p), a0, float(a[0]), 0.0, 0.0))
     info = {
         "form": form,
         "n_days": len(d),
@@ -292,7 +367,8 @@ def fit_rain_model(
         if isinstance(d.index, pd.DatetimeIndex) and len(d)
         else None,
     }
-    return RainModel((curves[0], curves[1], curves[2]), info, form)
+    no_ante = None if form == FORM_R24 else (alone[0], alone[1], alone[2])
+    return RainModel((curves[0], curves[1], curves[2]), info, form, no_ante)
 
 
 def read_hko_daily(path: str | Path) -> pd.Series:
@@ -443,11 +519,18 @@ def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[st
             for q in (50.0, 100.0)
             for re in (0.0, 100.0)
         }
-    return {
-        **out,
-        "skill_train_ge10": day_skill(model, train),
-        "skill_test_ge10": day_skill(model, test) if len(test) else None,
-    }
+    out["skill_train_ge10"] = day_skill(model, train)
+    out["skill_test_ge10"] = day_skill(model, test) if len(test) else None
+    if model.no_antecedent is not None:
+        alone = model.without_antecedent()
+        out["r24_thresholds_mm_antecedent_unknown"] = [
+            round(alone.r24_threshold_mm(c), 1) for c in (1, 2, 3)
+        ]
+        # the same days classed as if their antecedent were unknown, and as if it were dry
+        out["skill_test_ge10_antecedent_unknown"] = day_skill(alone, test) if len(test) else None
+        dry = test.assign(re_mm=0.0, re2_mm=0.0, r_prev_mm=0.0)
+        out["skill_test_ge10_antecedent_read_as_dry"] = day_skill(model, dry) if len(test) else None
+    return out
 
 
 # --- two-day rain: the forms compared with the default ----------------------------------------
@@ -458,6 +541,7 @@ def report(model: RainModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[st
 #: days before the day and Re2 that of the nine days before the two days (:func:`rain_table`).
 RAIN_FORMS: dict[str, str] = {
     "r24_re": "ln(1 + R24), Re/100",
+    "r24": "ln(1 + R24)",
     "r48_re2": "ln(1 + R48), Re2/100",
     "r24_r48_re2": "ln(1 + R24), ln(1 + R48), Re2/100",
     "r24_prev_re2": "ln(1 + R24), R_prev/100, Re2/100",
@@ -467,6 +551,8 @@ RAIN_FORMS: dict[str, str] = {
 def form_matrix(days: pd.DataFrame, form: str) -> np.ndarray:
     """The regressors of one of :data:`RAIN_FORMS` for the rows of :func:`rain_table`."""
     r24 = np.log1p(days["r24_mm"].to_numpy("float64"))
+    if form == FORM_R24:
+        return r24[:, None]
     if form == "r24_re":
         return np.column_stack([r24, days["re_mm"].to_numpy("float64") / 100.0])
     if form not in RAIN_FORMS:

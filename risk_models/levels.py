@@ -88,6 +88,7 @@ def assess_landslide(
         hourly_rain_mm: ``(n_hours,)`` for uniform rain or ``(n_units, n_hours)``, mm per hour.
         antecedent_daily_mm: 10 daily totals (mm, most recent last), or one row per unit; the
             effective antecedent rain Re (K = 0.8) enters the rain class and the FS saturation.
+            None: unknown — the rain class comes from the rain model's R24-only curves.
         calibration / ratio_cuts: classes from the calibrated density ratio (absolute), or
         cuts: fixed score cuts, or area_shares: area quantiles of this call (relative); one
             of the three is needed.
@@ -127,8 +128,11 @@ def assess_landslide(
     metrics["cma_signal"] = rainfall.cma_signal(rain).astype("float64")
     re = np.zeros(n)
     rm = rain_model or RainModel.from_params(DEFAULT_RAIN_MODEL)
-    re_in: Any = np.zeros(n)
+    # unknown antecedent rain: NaN, so the rain model takes its R24-only curves instead of
+    # reading the unknown as a dry fortnight
+    re_in: Any = np.full(n, np.nan)
     last_day: Any = np.zeros(n)
+    model_prev: Any = np.full(n, np.nan)
     if antecedent_daily_mm is not None:
         re = np.broadcast_to(rainfall.effective_antecedent_mm(antecedent_daily_mm), (n,))
         re_in, _ = rm.inputs(antecedent_daily_mm)
@@ -139,7 +143,9 @@ def assess_landslide(
     prev = rainfall.day_before_wettest_24h_mm(rain, np.broadcast_to(last_day, (n,)))
     metrics["antecedent_re_mm"] = np.asarray(re, dtype="float64")
     metrics["rain_mm_day_before"] = np.asarray(prev, dtype="float64")
-    r_class = rm.rain_class(metrics["rain_mm_24h"], re_in, prev)
+    if antecedent_daily_mm is not None:
+        model_prev = prev
+    r_class = rm.rain_class(metrics["rain_mm_24h"], re_in, model_prev)
     level = landslide.warning_level(s_class, r_class, matrix)
     level = np.where(floor, 0, level).astype("int8")
     # wetness proxy: event + antecedent rain against 200 mm (a saturated residual soil in
@@ -165,6 +171,6 @@ def assess_landslide(
         rain_metrics=metrics,
         density_ratio=ratio,
         below_slope_floor=floor,
-        rain_probabilities=rm.probabilities(metrics["rain_mm_24h"], re_in, prev),
+        rain_probabilities=rm.probabilities(metrics["rain_mm_24h"], re_in, model_prev),
         rain_rules=tuple((c.k, c.p) for c in rm.curves),
     )
