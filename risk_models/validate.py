@@ -321,11 +321,24 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
         Check("hongkong_slope_only_auc", hk["slope_auc"], "info (~0.63)", True),
     ]
     skill = hongkong_day_skill(data)
+    skill_blind = hongkong_day_skill(data, antecedent_known=False)
     rows += [
         Check("hongkong_landslide_day_pod_2002_2007", skill["pod"], "info (days ≥ 10)", True),
         Check(
             "hongkong_false_alarm_days_per_year_2002_2007",
             skill["false_alarm_days_per_year"],
+            "info",
+            True,
+        ),
+        Check(
+            "hongkong_landslide_day_pod_2002_2007_antecedent_unknown",
+            skill_blind["pod"],
+            "info (R24-only curves)",
+            True,
+        ),
+        Check(
+            "hongkong_false_alarm_days_per_year_2002_2007_antecedent_unknown",
+            skill_blind["false_alarm_days_per_year"],
             "info",
             True,
         ),
@@ -388,10 +401,32 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
             )
         )
     # held-out period: everything fitted on 1984–2001, every 2002–2007 landslide day replayed
-    test = hongkong_test_storms(data)
+    both = hongkong_test_storms(data)
+    test = both[both["antecedent"] == "known"]
     rows.append(
         Check("hk_test_storms_2002_2007_days", float(test["day"].nunique()), "info (≥ 10)", True)
     )
+    # the same days with the antecedent rain unknown (a gauge file of 24 h totals alone)
+    blind = both[both["antecedent"] == "unknown"]
+    for kind in ("natural", "all"):
+        pooled = pooled_hits(blind[blind["kind"] == kind])
+        for k in ("yellow", "orange", "red"):
+            rows.append(
+                Check(
+                    f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_{k}",
+                    pooled[f"hit_ge_{k}"],
+                    "info",
+                    True,
+                )
+            )
+        rows.append(
+            Check(
+                f"hk_test_storms_{kind}_antecedent_unknown_max_land_ge_yellow",
+                pooled["max_area_ge_yellow"],
+                "<= 0.20",
+                pooled["max_area_ge_yellow"] <= 0.20,
+            )
+        )
     for kind in ("natural", "all"):
         pooled = pooled_hits(test[test["kind"] == kind])
         of_kind = test[test["kind"] == kind]
@@ -462,17 +497,22 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
 # --- Hong Kong: rain thresholds and storm hindcasts --------------------------------------------
 
 
-def hongkong_day_skill(data_dir: Path, fit_to_year: int = 2001) -> dict[str, float]:
+def hongkong_day_skill(
+    data_dir: Path, fit_to_year: int = 2001, antecedent_known: bool = True
+) -> dict[str, float]:
     """Landslide-day skill of the calibrated rain classes: fit ≤ ``fit_to_year``, test to 2007.
 
     A day with rain class ≥ 2 (P(≥ 10 incidents) ≥ p) is an alarm; a landslide day has ≥ 10
-    incidents (all types). Returns POD and false-alarm days per year on the test years.
+    incidents (all types). Returns POD and false-alarm days per year on the test years; with
+    ``antecedent_known=False`` of the R24-only curves (the classes of an unknown antecedent).
     """
     from risk_models import calibration
 
     days = calibration.hongkong_days(data_dir)
     year = pd.DatetimeIndex(days.index).year
     model = calibration.fit_rain_model(days[year <= fit_to_year])
+    if not antecedent_known:
+        model = model.without_antecedent()
     return calibration.day_skill(model, days[year > fit_to_year])
 
 
@@ -646,7 +686,9 @@ def hongkong_test_storms(
     """Storm hindcasts on a held-out period: the susceptibility is fitted once on the
     incidents dated up to ``fit_to_year`` (natural-hillside ones, or all types), the rain
     classes are the default ones (fitted on 1984–2001), and every later landslide day
-    (:func:`test_period_storm_days`) is replayed with its HKO rain; one row per day and kind."""
+    (:func:`test_period_storm_days`) is replayed with its HKO rain; one row per day, kind and
+    ``antecedent``: ``known`` (the ten days before from the HKO series) or ``unknown`` (the
+    rain model's R24-only curves, the classes a nowcast gets without an antecedent series)."""
     from risk_models import calibration, pipeline
     from risk_models.params import PipelineParams
 
@@ -656,6 +698,7 @@ def hongkong_test_storms(
     inc = inc[inc["lon"].notna() & inc["lat"].notna()]
     rain = calibration.read_hko_daily(hk / calibration.HKO_DAILY)
     p = PipelineParams()
+    unknown = PipelineParams.from_dict({"rain_model": p.rain().without_antecedent().as_params()})
     days = test_period_storm_days(inc, fit_to_year, min_incidents)
     rows = []
     for natural in (True, False):
@@ -664,10 +707,12 @@ def hongkong_test_storms(
         static = pipeline.build_static(
             dem, res=res, params=p, sites_lonlat=train[["lon", "lat"]].to_numpy("float64")
         )
-        for day in days:
-            out = replay_day(static, sub, rain, day, p)
-            out.pop("verification")
-            rows.append({"kind": "natural" if natural else "all", "n_train": len(train), **out})
+        for ante, params in (("known", p), ("unknown", unknown)):
+            for day in days:
+                out = replay_day(static, sub, rain, day, params)
+                out.pop("verification")
+                kind = "natural" if natural else "all"
+                rows.append({"kind": kind, "antecedent": ante, "n_train": len(train), **out})
     return pd.DataFrame(rows)
 
 

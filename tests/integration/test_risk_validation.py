@@ -105,6 +105,22 @@ def test_hongkong_storm_hindcasts(table):
 
 
 @pytest.mark.realdata
+def test_hongkong_rain_classes_without_antecedent(table):
+    # a gauge file of 24 h totals alone: the R24-only curves, not a dry fortnight
+    assert value(table, "hongkong_landslide_day_pod_2002_2007_antecedent_unknown") >= 0.6
+    assert value(table, "hongkong_false_alarm_days_per_year_2002_2007_antecedent_unknown") <= 4.0
+    for kind in ("natural", "all"):
+        y = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_yellow")
+        o = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_orange")
+        r = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_red")
+        # measured 0.678 (natural) and 0.663 (all) on at most 18.8 % of the land
+        assert y >= 0.62, kind
+        assert y >= o >= r > 0, kind
+        land = f"hk_test_storms_{kind}_antecedent_unknown_max_land_ge_yellow"
+        assert value(table, land) <= 0.20 and bool(table.loc[land, "pass"])
+
+
+@pytest.mark.realdata
 def test_hongkong_held_out_storms(table):
     # fitted on 1984–2001 only, every 2002–2007 day with ≥ 10 incidents replayed
     assert value(table, "hk_test_storms_2002_2007_days") >= 10
