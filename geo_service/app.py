@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,10 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions.subscribe(drop_tiles)
         versions.start()
         await emergency_runtime.start(state)
+        state.address_warmup = asyncio.create_task(
+            addresses.warm_address_index(state), name="onemap-address-index"
+        )
         log.info("started", extra={"database": _redacted(settings.effective_database_url)})
         try:
             yield
         finally:
+            if state.address_warmup is not None:
+                state.address_warmup.cancel()
             await emergency_runtime.stop(state)
             await versions.stop()
             await state.health.close()

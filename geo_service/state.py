@@ -67,6 +67,7 @@ class AppState:
     expiry_task: asyncio.Task[None] | None = None
     retention_task: asyncio.Task[None] | None = None
     push_task: asyncio.Task[None] | None = None
+    address_warmup: asyncio.Task[None] | None = None
 
     def open_pool(self) -> asyncpg.Pool:
         """The connection pool (only during the lifespan)."""

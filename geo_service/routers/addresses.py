@@ -7,6 +7,7 @@ state (``AppState.address_index``) and is reloaded when the ``addresses`` or
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,17 +19,17 @@ from geo_service.deps import CatalogDep, PoolDep
 from geo_service.errors import ApiError, BadRequest
 from geo_service.features.params import parse_lonlat
 from geo_service.features.spatial import nearest_address
-from geo_service.state import app_state
+from geo_service.state import AppState, app_state
 from layers.addresses import AddressIndex, default_gazetteer, parse
 from layers.addresses.parse import MAX_CHARS
 
 router = APIRouter(prefix="/geo", tags=["addresses"])
+log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
 
 
-async def get_address_index(request: Request, pool: PoolDep) -> AddressIndex:
-    """The app's address index, rebuilt when the address or admin layers change."""
-    state = app_state(request)
+async def address_index(state: AppState) -> AddressIndex:
+    """The app's address index, reloaded when the address or admin layers change."""
     lv = state.layer_versions
     version = (lv.version("addresses"), lv.version("admin_areas")) if lv else (0, 0)
     cached = state.address_index
@@ -38,10 +39,26 @@ async def get_address_index(request: Request, pool: PoolDep) -> AddressIndex:
         cached = state.address_index
         if cached is not None and cached[0] == version:
             return cached[1]
-        async with pool.acquire() as conn:
+        assert state.pool is not None, "address index asked for outside the app's lifespan"
+        async with state.pool.acquire() as conn:
             index = await AddressIndex.load_async(conn, default_gazetteer())
         state.address_index = (version, index)
         return index
+
+
+async def warm_address_index(state: AppState) -> None:
+    """Load the index when a worker starts, so its first geocode does not wait for it (a
+    province's names take seconds). A failure is logged; the first request retries."""
+    try:
+        index = await address_index(state)
+    except Exception as exc:  # the request path reports it to the caller
+        log.warning("address index not loaded at start-up: %r", exc)
+        return
+    log.info("address index loaded", extra={"names": index.names})
+
+
+async def get_address_index(request: Request) -> AddressIndex:
+    return await address_index(app_state(request))
 
 
 IndexDep = Annotated[AddressIndex, Depends(get_address_index)]

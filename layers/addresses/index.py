@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from layers.addresses.gazetteer import Gazetteer, default_gazetteer
+from layers.addresses.normalise import normalise_text
 from layers.addresses.parse import ParsedAddress, parse
 from layers.addresses.store import (
     Ask,
@@ -56,6 +58,10 @@ FUZZY_CUTOFF = 70.0
 #: with the query (the :data:`PREFILTER_KEEP` sharing most) before fuzzy scoring.
 PREFILTER_ABOVE = 300
 PREFILTER_KEEP = 200
+#: A piece found in more than this share of the names (and more than the minimum) is too
+#: common to narrow the choice.
+PREFILTER_COMMON_SHARE = 0.02
+PREFILTER_COMMON_MIN = 500
 
 #: One phase of the cascade: the lookups it needs; it is sent their answers.
 Job = Generator[list[Ask], list[dict[Any, Any]], list["GeocodeResult"]]
@@ -141,7 +147,22 @@ class AddressIndex:
         self.gazetteer = (gazetteer or default_gazetteer()).copy()
         estates_in: dict[str, dict[str, None]] = {}  # community/street/"" → estates
         roads_in: dict[str, dict[str, None]] = {}
-        for estate, road, street, comm in vocabulary["names"]:
+        #: Names as the parser writes them (``莲埔府十期`` → ``莲埔府10期``) → as stored.
+        self.stored_estate: dict[str, str] = {}
+        self.stored_road: dict[str, str] = {}
+        normal: dict[str, str] = {}
+
+        def written(name: str | None, stored: dict[str, str]) -> str | None:
+            if not name:
+                return None
+            if (n := normal.get(name)) is None:
+                n = normal[name] = normalise_text(name) or name
+            stored.setdefault(n, name)
+            return n
+
+        for estate_name, road_name, street, comm in vocabulary["names"]:
+            estate = written(estate_name, self.stored_estate)
+            road = written(road_name, self.stored_road)
             for scope in ("", street or "", comm or ""):
                 if estate:
                     estates_in.setdefault(scope, {})[estate] = None
@@ -189,10 +210,22 @@ class AddressIndex:
         return [s for s in (p.community, p.street) if s] + [""]
 
     def _resolve(
+        self,
+        text: str | None,
+        known: set[str],
+        vocab: dict[str, list[str]],
+        p: ParsedAddress,
+        stored: dict[str, str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Known names for ``text`` (as ``stored`` spells them): exact, contained in it,
+        or the best fuzzy matches (all those tied for the best score, so later clues can
+        decide)."""
+        found = self._resolve_written(text, known, vocab, p)
+        return [(stored.get(n, n), s) for n, s in found] if stored else found
+
+    def _resolve_written(
         self, text: str | None, known: set[str], vocab: dict[str, list[str]], p: ParsedAddress
     ) -> list[tuple[str, float]]:
-        """Known names for ``text``: exact, contained in it, or the best fuzzy matches
-        (all those tied for the best score, so later clues can decide)."""
         if not text:
             return []
         if text in known:
@@ -234,12 +267,16 @@ class AddressIndex:
                 for g in {name[k : k + 2] for k in range(len(name) - 1)}:
                     grams.setdefault(g, []).append(i)
             self._bigrams[key] = grams
-        hits: dict[int, int] = {}
-        for g in {text[k : k + 2] for k in range(len(text) - 1)}:
-            for i in grams.get(g, ()):
-                hits[i] = hits.get(i, 0) + 1
-        best = sorted(hits, key=lambda i: -hits[i])[:PREFILTER_KEEP]
-        return [choices[i] for i in best]
+        postings = [p for g in {text[k : k + 2] for k in range(len(text) - 1)}
+                    if (p := grams.get(g))]  # fmt: skip
+        # Pieces shared by a large part of the names (花园, 0期 …) say little and would
+        # cost the most: only the rarer ones count, unless the query has no other.
+        common = max(PREFILTER_COMMON_MIN, int(len(choices) * PREFILTER_COMMON_SHARE))
+        rare = [p for p in postings if len(p) <= common] or postings
+        hits: Counter[int] = Counter()
+        for p in rare:
+            hits.update(p)
+        return [choices[i] for i, _ in hits.most_common(PREFILTER_KEEP)]
 
     # -- the cascade -----------------------------------------------------------------------
     def geocode(self, conn: Any, query: str) -> GeocodeResult:
@@ -292,8 +329,10 @@ class AddressIndex:
                 _Query(
                     i,
                     p,
-                    self._resolve(p.estate, self.known_estates, self.estates_in, p),
-                    self._resolve(p.road, self.known_roads, self.roads_in, p),
+                    self._resolve(
+                        p.estate, self.known_estates, self.estates_in, p, self.stored_estate
+                    ),
+                    self._resolve(p.road, self.known_roads, self.roads_in, p, self.stored_road),
                     _key(p.house_number),
                     _key(p.building),
                     _key(p.room),

@@ -314,3 +314,20 @@ def test_misspelt_estate_found_among_many() -> None:
     p = parse(f"{typo}1栋", index.gazetteer)
     found = index._resolve(p.estate, index.known_estates, index.estates_in, p)
     assert [name for name, _ in found] == [target]
+
+
+def test_estate_names_compared_as_the_parser_writes_them() -> None:
+    """A stored estate with a phase in Chinese numerals (莲埔府十期) is the one a query
+    naming that phase finds, not the phase-less estate it starts with."""
+    from layers.addresses.index import AddressIndex
+
+    vocabulary = {
+        "names": [("莲埔府", "坑冲道", None, None), ("莲埔府十期", "桂湾巷", None, None)],
+        "estate_roads": [], "admin": [], "top": [], "admin_areas": [],
+    }  # fmt: skip
+    index = AddressIndex(vocabulary)
+    for text in ("莲埔府十期4栋", "莲埔府10期4栋", "莲埔府第十期4栋"):
+        p = parse(text, index.gazetteer)
+        found = index._resolve(p.estate, index.known_estates, index.estates_in, p,
+                               index.stored_estate)  # fmt: skip
+        assert found == [("莲埔府十期", 1.0)], text
