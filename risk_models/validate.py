@@ -362,11 +362,11 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
                     True,
                 )
             )
-    for kind in ("natural", "all"):
+    for kind, _, _ in KINDS:
         of_kind = storms[storms["kind"] == kind]
         wet = pooled_hits(of_kind[of_kind["rain_class"] >= 2])
         every = pooled_hits(of_kind)
-        goal = kind == "all"
+        goal = kind != "natural"
         rows.append(
             Check(
                 f"hk_storms_{kind}_pooled_hits_ge_yellow",
@@ -408,7 +408,7 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
     )
     # the same days with the antecedent rain unknown (a gauge file of 24 h totals alone)
     blind = both[both["antecedent"] == "unknown"]
-    for kind in ("natural", "all"):
+    for kind, _, _ in KINDS:
         pooled = pooled_hits(blind[blind["kind"] == kind])
         for k in ("yellow", "orange", "red"):
             rows.append(
@@ -427,7 +427,7 @@ def validation_table(data_dir: str | Path) -> pd.DataFrame:
                 pooled["max_area_ge_yellow"] <= 0.20,
             )
         )
-    for kind in ("natural", "all"):
+    for kind, _, _ in KINDS:
         pooled = pooled_hits(test[test["kind"] == kind])
         of_kind = test[test["kind"] == kind]
         wet = pooled_hits(of_kind[of_kind["rain_class"] >= 2])
@@ -613,6 +613,16 @@ def hits_in_top_share(static: pd.DataFrame, events_lonlat: np.ndarray, share: fl
     return float(np.isin(cells, top).mean())
 
 
+#: Kinds of the storm replays: (name, fit on natural-hillside incidents only, verify against
+#: natural-hillside incidents only). ``natural_fit_all`` verifies natural-hillside failures
+#: on the susceptibility fitted on every incident type, as a run given the whole inventory.
+KINDS: tuple[tuple[str, bool, bool], ...] = (
+    ("natural", True, True),
+    ("all", False, False),
+    ("natural_fit_all", False, True),
+)
+
+
 def hindcast_storm(
     dem: Any,
     incidents: pd.DataFrame,
@@ -623,6 +633,7 @@ def hindcast_storm(
     res: int = 9,
     params: Any = None,
     window_days: int = 2,
+    natural_events: bool | None = None,
 ) -> dict[str, Any]:
     """Replay one storm day: susceptibility fitted only on incidents dated before the day,
     uniform rain at the HKO total of the day with Re from the ten days before, the landslide
@@ -632,22 +643,47 @@ def hindcast_storm(
         dem: the DEM as read (:func:`risk_models.terrain.read_dem`, sea as no-data).
         incidents: :func:`risk_models.calibration.read_hk_incidents`.
         rain: :func:`risk_models.calibration.read_hko_daily`.
+        natural_only: fit on the natural-hillside incidents only.
+        natural_events: verify against natural-hillside incidents only (default:
+            ``natural_only``).
     """
+    return hindcast_storm_kinds(
+        dem, incidents, rain, day, natural_only=natural_only, res=res, params=params,
+        window_days=window_days,
+        event_kinds=(natural_only if natural_events is None else natural_events,),
+    )[0]  # fmt: skip
+
+
+def hindcast_storm_kinds(
+    dem: Any,
+    incidents: pd.DataFrame,
+    rain: pd.Series,
+    day: pd.Timestamp,
+    *,
+    natural_only: bool,
+    event_kinds: tuple[bool, ...],
+    res: int = 9,
+    params: Any = None,
+    window_days: int = 2,
+) -> list[dict[str, Any]]:
+    """:func:`hindcast_storm` of one fitted table verified against several event sets
+    (``event_kinds``: natural-hillside incidents only or not), one row each."""
     from risk_models import pipeline
     from risk_models.params import PipelineParams
 
     p = params or PipelineParams()
-    inc = incidents[incidents["natural"]] if natural_only else incidents
-    inc = inc[inc["lon"].notna() & inc["lat"].notna()]
+    located = incidents[incidents["lon"].notna() & incidents["lat"].notna()]
+    inc = located[located["natural"]] if natural_only else located
     before = inc[inc["date"] < day]
     sites = before[["lon", "lat"]].to_numpy("float64")
     static = pipeline.build_static(dem, res=res, params=p, sites_lonlat=sites)
-    out = replay_day(static, inc, rain, day, p, window_days)
-    return {
-        "kind": "natural" if natural_only else "all",
-        "n_train": len(before),
-        **out,
-    }
+    rows = []
+    for natural_events in event_kinds:
+        events = located[located["natural"]] if natural_events else located
+        out = replay_day(static, events, rain, day, p, window_days)
+        kind = next(k for k, f, e in KINDS if f == natural_only and e == natural_events)
+        rows.append({"kind": kind, "n_train": len(before), **out})
+    return rows
 
 
 def pooled_hits(storms: pd.DataFrame) -> dict[str, float]:
@@ -701,18 +737,23 @@ def hongkong_test_storms(
     unknown = PipelineParams.from_dict({"rain_model": p.rain().without_antecedent().as_params()})
     days = test_period_storm_days(inc, fit_to_year, min_incidents)
     rows = []
-    for natural in (True, False):
-        sub = inc[inc["natural"]] if natural else inc
-        train = sub[pd.DatetimeIndex(sub["date"]).year <= fit_to_year]
-        static = pipeline.build_static(
-            dem, res=res, params=p, sites_lonlat=train[["lon", "lat"]].to_numpy("float64")
-        )
+    tables: dict[bool, tuple[pd.DataFrame, int]] = {}
+    for kind, fit_natural, natural_events in KINDS:
+        if fit_natural not in tables:
+            fit = inc[inc["natural"]] if fit_natural else inc
+            train = fit[pd.DatetimeIndex(fit["date"]).year <= fit_to_year]
+            sites = train[["lon", "lat"]].to_numpy("float64")
+            tables[fit_natural] = (
+                pipeline.build_static(dem, res=res, params=p, sites_lonlat=sites),
+                len(train),
+            )
+        static, n_train = tables[fit_natural]
+        events = inc[inc["natural"]] if natural_events else inc
         for ante, params in (("known", p), ("unknown", unknown)):
             for day in days:
-                out = replay_day(static, sub, rain, day, params)
+                out = replay_day(static, events, rain, day, params)
                 out.pop("verification")
-                kind = "natural" if natural else "all"
-                rows.append({"kind": kind, "antecedent": ante, "n_train": len(train), **out})
+                rows.append({"kind": kind, "antecedent": ante, "n_train": n_train, **out})
     return pd.DataFrame(rows)
 
 
@@ -720,7 +761,8 @@ def hongkong_storms(
     data_dir: Path, days: list[pd.Timestamp] | None = None, n: int = 8, res: int = 9
 ) -> pd.DataFrame:
     """:func:`hindcast_storm` of the worst storm days 1987–2007 (or ``days``), for
-    natural-hillside incidents and for all incident types; one row per storm and kind."""
+    natural-hillside incidents and for all incident types, and for natural-hillside
+    incidents on the table fitted on all types (:data:`KINDS`); one row per storm and kind."""
     from risk_models import calibration
 
     hk = data_dir / "hongkong"
@@ -729,8 +771,11 @@ def hongkong_storms(
     rain = calibration.read_hko_daily(hk / calibration.HKO_DAILY)
     rows = []
     for day in days or worst_storm_days(inc, n):
-        for natural in (True, False):
-            out = hindcast_storm(dem, inc, rain, pd.Timestamp(day), natural_only=natural, res=res)
-            out.pop("verification")
-            rows.append(out)
+        for natural, event_kinds in ((True, (True,)), (False, (False, True))):
+            for out in hindcast_storm_kinds(
+                dem, inc, rain, pd.Timestamp(day), natural_only=natural, event_kinds=event_kinds,
+                res=res,
+            ):  # fmt: skip
+                out.pop("verification")
+                rows.append(out)
     return pd.DataFrame(rows)

@@ -91,8 +91,12 @@ def test_hongkong_storm_hindcasts(table):
     assert value(table, "hk_storms_all_pooled_hits_ge_yellow") >= 0.70
     assert value(table, "hk_storms_all_max_land_ge_yellow") <= 0.20
     assert value(table, "hk_storms_natural_max_land_ge_yellow") <= 0.20
-    # natural-hillside incidents: goal 0.70 not reached (≈ 0.63 pooled), see docs/warnings.md
+    # natural-hillside incidents: goal 0.70 not reached (≈ 0.61 pooled), see docs/warnings.md
     assert value(table, "hk_storms_natural_pooled_hits_ge_yellow") >= 0.55
+    # ... but reached on the table fitted on every incident type (0.74 measured)
+    assert value(table, "hk_storms_natural_fit_all_pooled_hits_ge_yellow") >= 0.70
+    assert bool(table.loc["hk_storms_natural_fit_all_pooled_hits_ge_yellow", "pass"])
+    assert value(table, "hk_storms_natural_fit_all_max_land_ge_yellow") <= 0.20
     storms = table[table.index.str.startswith("hk_storm_")]
     land = storms[storms.index.str.contains("_land_ge_")]["value"]
     assert (land <= 0.20).all()
@@ -109,7 +113,10 @@ def test_hongkong_rain_classes_without_antecedent(table):
     # a gauge file of 24 h totals alone: the R24-only curves, not a dry fortnight
     assert value(table, "hongkong_landslide_day_pod_2002_2007_antecedent_unknown") >= 0.6
     assert value(table, "hongkong_false_alarm_days_per_year_2002_2007_antecedent_unknown") <= 4.0
-    for kind in ("natural", "all"):
+    # natural-hillside incidents on the table fitted on all incident types: the goal is met
+    y = value(table, "hk_test_storms_natural_fit_all_antecedent_unknown_pooled_hits_ge_yellow")
+    assert y >= 0.70
+    for kind in ("natural", "all", "natural_fit_all"):
         y = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_yellow")
         o = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_orange")
         r = value(table, f"hk_test_storms_{kind}_antecedent_unknown_pooled_hits_ge_red")
@@ -124,7 +131,7 @@ def test_hongkong_rain_classes_without_antecedent(table):
 def test_hongkong_held_out_storms(table):
     # fitted on 1984–2001 only, every 2002–2007 day with ≥ 10 incidents replayed
     assert value(table, "hk_test_storms_2002_2007_days") >= 10
-    for kind in ("natural", "all"):
+    for kind in ("natural", "all", "natural_fit_all"):
         assert value(table, f"hk_test_storms_{kind}_max_land_ge_yellow") <= 0.20
         assert bool(table.loc[f"hk_test_storms_{kind}_max_land_ge_yellow", "pass"])
         y = value(table, f"hk_test_storms_{kind}_pooled_hits_ge_yellow")
@@ -139,6 +146,11 @@ def test_hongkong_held_out_storms(table):
         # no class cut of this score could beat what its top 20 % of land holds
         ceiling = value(table, f"hk_test_storms_{kind}_pooled_hits_in_top_20pct_by_score")
         assert ceiling >= y, kind
-    for kind in ("natural", "all"):
+    # fitted on every incident type, the next storms' natural-hillside incidents are ranked
+    # better than by the natural-hillside incidents alone (chosen on inner splits)
+    for prefix in ("hk_test_storms", "hk_storms"):
+        by_all = value(table, f"{prefix}_natural_fit_all_pooled_hits_in_top_20pct_by_score")
+        assert by_all > value(table, f"{prefix}_natural_pooled_hits_in_top_20pct_by_score")
+    for kind in ("natural", "all", "natural_fit_all"):
         ceiling = value(table, f"hk_storms_{kind}_pooled_hits_in_top_20pct_by_score")
         assert ceiling >= value(table, f"hk_storms_{kind}_pooled_hits_ge_yellow") - 0.02
