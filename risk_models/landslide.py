@@ -436,6 +436,7 @@ def explanations(
     slope_floor_deg: float | None = None,
     rain_probabilities: Mapping[str, np.ndarray] | None = None,
     rain_rules: Sequence[tuple[int, float]] | None = None,
+    antecedent_known: np.ndarray | bool | None = None,
     top: int = 3,
 ) -> list[dict[str, Any]]:
     """JSON-ready explanation of every unit: level, classes, the calibrated density ratio and
@@ -443,6 +444,8 @@ def explanations(
     the slope floor), the top factors with contributions, rain metrics and the FS.
 
     The basis of every warning's after-action review: each number the level came from is here.
+    ``antecedent_known`` (per unit or one flag) False marks the rain class as taken from the
+    R24-only curves of an unknown antecedent, in the rule and as ``rain_antecedent``.
     """
     lv = np.asarray(levels).ravel().astype("int64")
     n = lv.size
@@ -494,6 +497,7 @@ def explanations(
         for k, v in (rain_probabilities or {}).items()
     }
     cuts = [float(c) for c in ratio_cuts]
+    known = None if antecedent_known is None else _col(antecedent_known, n).astype(bool).tolist()
     out: list[dict[str, Any]] = []
     for i in range(n):
         s, r, lvl = sc[i], rc[i], int(lv[i])
@@ -520,6 +524,8 @@ def explanations(
             r_rule = f"{'; '.join(parts)} -> rain class {r}"
         else:
             r_rule = f"rain class {r}"
+        if known is not None and not known[i]:
+            r_rule = f"antecedent rain unknown, R24-only curves: {r_rule}"
         ex: dict[str, Any] = {
             "model": "landslide",
             "level": lvl,
@@ -546,6 +552,8 @@ def explanations(
             ex["below_slope_floor"] = floor[i]
         if probs:
             ex["rain_probabilities"] = {k: v[i] for k, v in probs.items()}
+        if known is not None:
+            ex["rain_antecedent"] = "known" if known[i] else "unknown"
         if fs_l is not None and fs_raw is not None:
             ex["factor_of_safety"] = fs_l[i]
             ex["fs_below_1"] = bool(fs_raw[i] < 1.0)

@@ -41,6 +41,7 @@ class LandslideAssessment:
     below_slope_floor: np.ndarray
     rain_probabilities: dict[str, np.ndarray]
     rain_rules: tuple[tuple[int, float], ...]
+    antecedent_known: bool = True
 
     def explain(self, i: int, top: int = 3) -> dict[str, Any]:
         """JSON-ready explanation of unit ``i`` (see :func:`landslide.explanations`)."""
@@ -59,6 +60,7 @@ class LandslideAssessment:
             below_slope_floor=self.below_slope_floor,
             rain_probabilities=self.rain_probabilities,
             rain_rules=self.rain_rules,
+            antecedent_known=self.antecedent_known,
         )
 
 
@@ -173,4 +175,5 @@ def assess_landslide(
         below_slope_floor=floor,
         rain_probabilities=rm.probabilities(metrics["rain_mm_24h"], re_in, model_prev),
         rain_rules=tuple((c.k, c.p) for c in rm.curves),
+        antecedent_known=antecedent_daily_mm is not None or rm.no_antecedent is None,
     )

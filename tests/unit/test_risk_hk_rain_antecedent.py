@@ -102,3 +102,7 @@ def test_assess_landslide_without_antecedent_takes_the_r24_curves() -> None:
     assert hot.any() and (blind.level[hot] >= 2).all()
     why = blind.explain(int(np.argmax(np.where(hot, blind.score, -np.inf))))
     assert "rain class 2" in why["rule"] and why["rain_probabilities"]["p_ge_10"] >= 0.25
+    assert "antecedent rain unknown, R24-only curves" in why["rule"]
+    assert why["rain_antecedent"] == "unknown"
+    assert dry.explain(0)["rain_antecedent"] == "known"
+    assert "unknown" not in dry.explain(0)["rule"]
