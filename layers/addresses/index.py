@@ -188,6 +188,9 @@ class AddressIndex:
         #: (level, name) → id of its representative address, or None (looked up once).
         self.representative: dict[tuple[str, str], int | None] = {}
         self._bigrams: dict[tuple[int, str], dict[str, list[int]]] = {}
+        for vocab in (self.estates_in, self.roads_in):
+            if len(everything := vocab.get("", [])) > PREFILTER_ABOVE:
+                self._grams(id(vocab), "", everything)
 
     @classmethod
     def load(cls, conn: Any, gazetteer: Gazetteer | None = None) -> AddressIndex:
@@ -259,14 +262,7 @@ class AddressIndex:
         A misspelt name that still scores :data:`FUZZY_CUTOFF` shares at least one piece
         with the right one, so only those are scored (as ``pg_trgm`` does with trigrams):
         the cost of a fuzzy match no longer grows with every estate of the city."""
-        key = (vocab_id, scope)
-        grams = self._bigrams.get(key)
-        if grams is None:
-            grams = {}
-            for i, name in enumerate(choices):
-                for g in {name[k : k + 2] for k in range(len(name) - 1)}:
-                    grams.setdefault(g, []).append(i)
-            self._bigrams[key] = grams
+        grams = self._grams(vocab_id, scope, choices)
         postings = [p for g in {text[k : k + 2] for k in range(len(text) - 1)}
                     if (p := grams.get(g))]  # fmt: skip
         # Pieces shared by a large part of the names (花园, 0期 …) say little and would
@@ -277,6 +273,19 @@ class AddressIndex:
         for p in rare:
             hits.update(p)
         return [choices[i] for i, _ in hits.most_common(PREFILTER_KEEP)]
+
+    def _grams(self, vocab_id: int, scope: str, choices: list[str]) -> dict[str, list[int]]:
+        """Two-character piece → positions in ``choices`` of the names holding it (built
+        on first use of a scope; the whole table's at load)."""
+        key = (vocab_id, scope)
+        grams = self._bigrams.get(key)
+        if grams is None:
+            grams = {}
+            for i, name in enumerate(choices):
+                for g in {name[k : k + 2] for k in range(len(name) - 1)}:
+                    grams.setdefault(g, []).append(i)
+            self._bigrams[key] = grams
+        return grams
 
     # -- the cascade -----------------------------------------------------------------------
     def geocode(self, conn: Any, query: str) -> GeocodeResult:
