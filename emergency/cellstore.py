@@ -22,11 +22,12 @@ before, or by hand) hold all their cells and read as before.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -67,7 +68,7 @@ def copy_fixed(columns: Sequence[tuple[np.ndarray, str]]) -> bytes:
     return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
 
 
-def copy_run_cells(
+def copy_run_rows(
     run_id: int,
     res: int,
     h3: np.ndarray,
@@ -75,9 +76,9 @@ def copy_run_cells(
     score: np.ndarray,
     factors: Sequence[str] | None,
 ) -> bytes:
-    """Binary COPY data of ``risk_cells`` rows (run_id, h3, res, level, score, factors):
-    the fixed part of every row from one NumPy record array, then per row the score (NULL
-    when NaN) and the explanation as jsonb (version byte + UTF-8 JSON text)."""
+    """Binary COPY rows (no header or trailer) of ``risk_cells`` (run_id, h3, res, level,
+    score, factors): the fixed part of every row from one NumPy record array, then per row
+    the score (NULL when NaN) and the explanation as jsonb (version byte + UTF-8 JSON)."""
     n = len(h3)
     fixed = np.empty(
         n,
@@ -105,7 +106,7 @@ def copy_run_cells(
     score_bytes["l"], score_bytes["v"] = 4, np.where(finite, sc, 0.0)
     sb = score_bytes.tobytes()
     null = struct.pack("!i", -1)
-    out = [_COPY_HEADER]
+    out = []
     for i in range(n):
         out.append(head[i * width : (i + 1) * width])
         out.append(sb[i * 8 : i * 8 + 8] if finite[i] else null)
@@ -114,8 +115,19 @@ def copy_run_cells(
         else:
             doc = factors[i].encode()
             out.append(struct.pack("!i", len(doc) + 1) + _JSONB_V1 + doc)
-    out.append(_COPY_TRAILER)
     return b"".join(out)
+
+
+def copy_run_cells(
+    run_id: int,
+    res: int,
+    h3: np.ndarray,
+    level: np.ndarray,
+    score: np.ndarray,
+    factors: Sequence[str] | None,
+) -> bytes:
+    """The whole binary COPY data of :func:`copy_run_rows`."""
+    return _COPY_HEADER + copy_run_rows(run_id, res, h3, level, score, factors) + _COPY_TRAILER
 
 
 def parse_copy_bigint(data: bytes) -> np.ndarray:
@@ -156,9 +168,11 @@ async def ensure_cell_set(
 ) -> int:
     """The id of the cell set of ``h3`` (int64, any order) with static ``score`` (NaN: none),
     created (cells and parent counts, binary COPY) when it is new."""
-    order = np.argsort(h3, kind="stable")
-    cells = np.asarray(h3, dtype="int64")[order]
-    sc = np.asarray(score, dtype="float32")[order]
+    cells = np.asarray(h3, dtype="int64")
+    sc = np.asarray(score, dtype="float32")
+    if cells.size > 1 and not (cells[1:] > cells[:-1]).all():
+        order = np.argsort(cells, kind="stable")
+        cells, sc = cells[order], sc[order]
     digest = cell_set_digest(cells, sc, res)
     found = await conn.fetchval("SELECT id FROM risk_cell_sets WHERE digest = $1", digest)
     if found is not None:
@@ -182,9 +196,11 @@ async def ensure_cell_set(
             columns=["set_id", "h3", "score"],
             format="binary",
         )
-        await conn.execute(
-            "UPDATE risk_set_cells SET score = NULL WHERE set_id = $1 AND score = 'NaN'", set_id
-        )
+        if np.isnan(sc).any():  # no susceptibility: NULL, not NaN (which sorts above all)
+            await conn.execute(
+                "UPDATE risk_set_cells SET score = NULL WHERE set_id = $1 AND score = 'NaN'",
+                set_id,
+            )
         for r, parents, counts, best in set_parents(cells, sc.astype("float64"), res):
             await conn.copy_to_table(
                 "risk_set_parents",
@@ -202,10 +218,12 @@ async def ensure_cell_set(
                 columns=["set_id", "res", "h3", "cells", "score_max"],
                 format="binary",
             )
-        await conn.execute(
-            "UPDATE risk_set_parents SET score_max = NULL WHERE set_id = $1 AND score_max = 'NaN'",
-            set_id,
-        )
+        if np.isnan(sc).any():
+            await conn.execute(
+                "UPDATE risk_set_parents SET score_max = NULL WHERE set_id = $1 "
+                "AND score_max = 'NaN'",
+                set_id,
+            )
     return int(set_id)
 
 
@@ -246,6 +264,11 @@ def informative(h3: np.ndarray, level: np.ndarray, previous_warned: np.ndarray) 
     return (np.asarray(level) > 0) | np.isin(h3, previous_warned)
 
 
+#: Rows per chunk of a run's COPY: explaining the next chunk (Python, in a worker thread)
+#: overlaps with PostgreSQL ingesting the previous one.
+COPY_CHUNK = 16_384
+
+
 async def write_run_cells(
     conn: asyncpg.Connection,
     run_id: int,
@@ -253,11 +276,13 @@ async def write_run_cells(
     h3: np.ndarray,
     level: np.ndarray,
     score: np.ndarray,
-    factors: Sequence[str] | None,
+    factors: Callable[[np.ndarray], Sequence[str]] | None,
 ) -> int:
     """Store a run's cells in a partition of their own (inside the caller's transaction):
     binary COPY into a new table, primary key, then ``ATTACH PARTITION`` (the CHECK on
-    ``run_id`` spares the attach its validation scan). Returns the rows written."""
+    ``run_id`` spares the attach its validation scan). ``factors`` gives the stored
+    explanations (JSON) of the rows at the given positions; it runs in a worker thread, one
+    chunk at a time, while the previous chunk is sent. Returns the rows written."""
     if len(h3) == 0:
         return 0
     name = partition_name(run_id)
@@ -266,10 +291,22 @@ async def write_run_cells(
         f"CREATE TABLE {PARTS}.{name} (LIKE risk_cells INCLUDING DEFAULTS INCLUDING "
         f"CONSTRAINTS, CONSTRAINT ck_{name}_run CHECK (run_id = {rid}))"
     )
+
+    def chunk(pos: np.ndarray) -> bytes:
+        docs = None if factors is None else factors(pos)
+        return copy_run_rows(rid, res, h3[pos], level[pos], score[pos], docs)
+
+    async def data() -> AsyncIterator[bytes]:
+        yield _COPY_HEADER
+        for start in range(0, len(h3), COPY_CHUNK):
+            pos = np.arange(start, min(start + COPY_CHUNK, len(h3)))
+            yield await asyncio.to_thread(chunk, pos)
+        yield _COPY_TRAILER
+
     await conn.copy_to_table(
         name,
         schema_name=PARTS,
-        source=io.BytesIO(copy_run_cells(rid, res, h3, level, score, factors)),
+        source=data(),
         columns=["run_id", "h3", "res", "level", "score", "factors"],
         format="binary",
     )

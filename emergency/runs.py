@@ -503,18 +503,23 @@ def static_scores(computed: Computed) -> np.ndarray:
     return static["score"].to_numpy("float64")[pos]
 
 
-def explain(job: _Job, computed: Computed, mask: np.ndarray) -> list[str]:
-    """The stored explanations (JSON) of the cells under ``mask``: the whole one for a cell
-    with a level, the slim one (:data:`SLIM_KEYS`) for a cell back to none."""
-    cells = computed.cells
-    h3s = cells["h3"].to_numpy("int64")[mask]
-    levels = cells["level"].to_numpy()[mask].tolist()
+def explain(job: _Job, computed: Computed, part: pd.DataFrame, levels: np.ndarray) -> list[str]:
+    """The stored explanations (JSON) of the static rows ``part`` (a
+    :func:`risk_models.pipeline.subset`) at ``levels``: the whole one for a cell with a
+    level, the slim one (:data:`SLIM_KEYS`) for a cell back to none."""
     with _CPU_LOCK:
-        docs = pipeline.explain_cells(computed.static, computed.rain, job.model, h3s, job.params)
+        docs = pipeline.explain_rows(part, computed.rain, job.model, job.params)
     return [
         cellstore.dumps(ex if lv > 0 else slim_explanation(ex))
-        for ex, lv in zip(docs, levels, strict=True)
+        for ex, lv in zip(docs, levels.tolist(), strict=True)
     ]
+
+
+def _rows(part: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
+    """Rows ``pos`` (contiguous positions) of a static subset, keeping its attrs."""
+    rows = part.iloc[int(pos[0]) : int(pos[-1]) + 1]
+    rows.attrs = dict(part.attrs)
+    return rows
 
 
 def in_district(
@@ -586,6 +591,7 @@ async def store(
     h3s = cells["h3"].to_numpy("int64")
     levels = cells["level"].to_numpy().astype("int16")
     set_id = await cellstore.ensure_cell_set(conn, h3s, static_scores(computed), job.res)
+    timings["cell_set_s"] = round(time.perf_counter() - t_write, 3)
     summary = summarise(cells)
     async with conn.transaction():
         # the previous run is read inside the transaction that writes this one, so two runs
@@ -593,18 +599,20 @@ async def store(
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _STORE_LOCK, set_id)
         prev, warned = await cellstore.previous_warned(conn, job.model, set_id, job.run_id)
         mask = cellstore.informative(h3s, levels, warned)
-        t_explain = time.perf_counter()
-        factors = await asyncio.to_thread(explain, job, computed, mask)
-        timings["explain_s"] = round(time.perf_counter() - t_explain, 3)
+        kept_h3, kept_levels = h3s[mask], levels[mask]
+        t_copy = time.perf_counter()
+        kept = await asyncio.to_thread(pipeline.subset, computed.static, kept_h3)
+        # the explanations are made chunk by chunk while the COPY sends the previous chunk
         n = await cellstore.write_run_cells(
             conn,
             job.run_id,
             job.res,
-            h3s[mask],
-            levels[mask],
+            kept_h3,
+            kept_levels,
             cells["score"].to_numpy("float64")[mask],
-            factors,
+            lambda pos: explain(job, computed, _rows(kept, pos), kept_levels[pos]),
         )
+        timings["explain_copy_s"] = round(time.perf_counter() - t_copy, 3)
         summary["stored_cells"] = n
         summary["previous_run"] = prev
         timings["write_s"] = round(time.perf_counter() - t_write, 3)

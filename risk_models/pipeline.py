@@ -254,6 +254,7 @@ def nowcast(
     params: PipelineParams | dict[str, Any] | None = None,
     *,
     explain: bool = True,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Warning level per H3 cell for one rain input (see the module docstring for columns).
 
@@ -264,6 +265,8 @@ def nowcast(
         model: ``landslide``, ``flood`` or ``rainstorm``.
         params: :class:`PipelineParams` or a dict of them.
         explain: build the per-cell explanation dicts (skip for bulk refreshes).
+        threads: split the cells into this many contiguous parts computed in threads (NumPy
+            releases the GIL; every step is per cell, so the rows are identical).
 
     Raises:
         UnknownModel, ModelInputError, EmptyAreaError.
@@ -272,6 +275,8 @@ def nowcast(
     p = params if isinstance(params, PipelineParams) else PipelineParams.from_dict(params)
     if static.empty:
         raise EmptyAreaError("no H3 cell to assess")
+    if threads > 1 and len(static) >= threads * MIN_THREAD_CELLS:
+        return _nowcast_threads(static, rain, model, p, explain, threads)
     lon = static["lon"].to_numpy("float64")
     lat = static["lat"].to_numpy("float64")
     m = rain_metrics(rain, lon, lat, p)
@@ -300,6 +305,39 @@ def nowcast(
     return out
 
 
+#: Fewest cells per thread of a threaded nowcast (below, the threads cost more than they win).
+MIN_THREAD_CELLS = 100_000
+
+
+def _with_table_attrs(part: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
+    """``part`` of ``static`` carrying what a nowcast reads of the whole table."""
+    part.attrs = dict(static.attrs)
+    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in part.attrs:
+        area = static["drain_uparea_km2"].to_numpy("float64")
+        part.attrs["main_drain_km2"] = float(np.nanmax(area)) if area.size else 0.0
+    return part
+
+
+def _nowcast_threads(
+    static: pd.DataFrame,
+    rain: RainSource,
+    model: str,
+    p: PipelineParams,
+    explain: bool,
+    threads: int,
+) -> pd.DataFrame:
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = np.linspace(0, len(static), threads + 1).astype("int64")
+    parts = [
+        _with_table_attrs(static.iloc[a:b], static)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nowcast") as pool:
+        done = list(pool.map(lambda part: nowcast(part, rain, model, p, explain=explain), parts))
+    return pd.concat(done, ignore_index=True)
+
+
 def subset(static: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
     """The rows of ``static`` for the H3 cells ``cells`` (int64, in that order), keeping what a
     nowcast reads of the whole table (the main river's drainage area), so a nowcast of the
@@ -307,12 +345,7 @@ def subset(static: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
     pos = static.index.get_indexer(pd.Index(np.asarray(cells, dtype="int64")))
     if (pos < 0).any():
         raise ModelInputError("cells not in the static table")
-    part = static.iloc[pos]
-    part.attrs = dict(static.attrs)
-    if "drain_uparea_km2" in static.columns and "main_drain_km2" not in part.attrs:
-        area = static["drain_uparea_km2"].to_numpy("float64")
-        part.attrs["main_drain_km2"] = float(np.nanmax(area)) if area.size else 0.0
-    return part
+    return _with_table_attrs(static.iloc[pos], static)
 
 
 def explain_cells(
@@ -326,8 +359,19 @@ def explain_cells(
     a refresh levels every cell without explanations, then explains the cells it stores."""
     if len(cells) == 0:
         return []
-    out = nowcast(subset(static, cells), rain, model, params, explain=True)
-    return list(out["explanation"])
+    return explain_rows(subset(static, cells), rain, model, params)
+
+
+def explain_rows(
+    part: pd.DataFrame,
+    rain: RainSource,
+    model: str,
+    params: PipelineParams | dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The explanations of :func:`nowcast` for every row of ``part`` (a :func:`subset`)."""
+    if part.empty:
+        return []
+    return list(nowcast(part, rain, model, params, explain=True)["explanation"])
 
 
 def _explanations(

@@ -1,0 +1,230 @@
+"""Province scale: a nowcast refresh of ~2.26 M H3 res-9 cells (Guangxi) from a warm static
+table, written to PostGIS the way a server run is (:func:`emergency.runs.store`).
+
+Needs no demo city: a throw-away cluster with the migrated schema, a synthetic static table
+(:func:`synthetic_static`, hills of random factors on a disk of res-9 cells around
+108.3 E 23.0 N) and 120 rain gauges with a storm over one part of the province. Timed, in a
+child process (so memory and CPU are the refresh's alone):
+
+1. the first run of the model: builds the cell set (once per static table and district);
+2. a refresh with the storm moved: levels of every cell without explanations, the
+   informative cells (above none, or changed since run 1) explained and stored;
+3. a refresh with the same rain: nothing changed, only the warned cells are stored.
+
+Goal (issue "Province scale"): a refresh ≤ 10 s on this machine. Peer: writing every cell
+of the run (what was stored before), with the same binary COPY but no explanations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+N_CELLS = 2_260_000
+N_GAUGES = 120
+CENTRE = (23.0, 108.3)  # lat, lon: Guangxi
+
+
+def synthetic_static(n: int = N_CELLS, seed: int = 11) -> Any:
+    """A static table of ``n`` res-9 cells on a disk around :data:`CENTRE` with random
+    factors and a susceptibility in four classes (no DEM needed)."""
+    import h3
+    import pandas as pd
+    from h3.api import numpy_int as h3n
+
+    from risk_models.static import TERRAIN_FACTORS
+
+    rng = np.random.default_rng(seed)
+    k = int(np.ceil((np.sqrt(12 * n - 3) - 3) / 6)) + 1  # a disk of radius k holds 3k²+3k+1
+    centre = h3.str_to_int(h3.latlng_to_cell(*CENTRE, 9))
+    ints = np.sort(np.asarray(h3n.grid_disk(centre, k), dtype="int64"))[:n]
+    lat_lng = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in ints])
+    df = pd.DataFrame(index=pd.Index(ints, name="h3"))
+    df["lon"], df["lat"] = lat_lng[:, 1], lat_lng[:, 0]
+    for name in TERRAIN_FACTORS:
+        df[name] = rng.gamma(2.0, 5.0, ints.size)
+        df[f"iv_{name}"] = rng.normal(0, 0.5, ints.size)
+    df["score"] = rng.uniform(0, 1, ints.size)
+    df["susceptibility_class"] = np.searchsorted([0.4, 0.7, 0.9], df["score"]).astype("int8")
+    df["density_ratio"] = np.exp(3 * (df["score"] - 0.5))
+    df["p_event"] = np.clip(df["score"] * 0.01, 0, 1)
+    df["below_slope_floor"] = df["slope_deg"] < 5.0
+    df.attrs["res"] = 9
+    return df
+
+
+def storm_gauges(static: Any, centre_lonlat: tuple[float, float], seed: int = 3) -> Any:
+    """Gauges over the table's extent: light rain everywhere, a typhoon band (up to ~300 mm
+    in 24 h) within ~60 km of ``centre_lonlat``."""
+    from risk_models.rainsource import gauge_source
+
+    rng = np.random.default_rng(seed)
+    lon0, lon1 = float(static["lon"].min()), float(static["lon"].max())
+    lat0, lat1 = float(static["lat"].min()), float(static["lat"].max())
+    lon, lat = rng.uniform(lon0, lon1, N_GAUGES), rng.uniform(lat0, lat1, N_GAUGES)
+    d_km = np.hypot((lon - centre_lonlat[0]) * 102.0, (lat - centre_lonlat[1]) * 111.0)
+    storm = np.exp(-((d_km / 60.0) ** 2))
+    hours = np.arange(24)
+    shape = np.exp(-(((hours - 16) / 4.0) ** 2))
+    hourly = rng.gamma(0.5, 0.6, (N_GAUGES, 24)) + 300 / shape.sum() * np.outer(storm, shape)
+    return gauge_source(lon, lat, hourly, antecedent_daily_mm=np.full(10, 8.0))
+
+
+async def _refresh(conn: Any, static: Any, rain: Any, data_dir: Path) -> dict[str, Any]:
+    """One refresh as a server run does it: nowcast of every cell, then ``store``."""
+    from emergency import runs
+    from risk_models import pipeline
+    from risk_models.params import PipelineParams
+
+    run_id = int(
+        await conn.fetchval(
+            "INSERT INTO risk_runs (model, status) VALUES ('landslide', 'running') RETURNING id"
+        )
+    )
+    params = PipelineParams()
+    job = runs._Job(run_id, "landslide", 9, {}, params, Path("/dev/null"), data_dir)
+    t0 = time.perf_counter()
+    cells = pipeline.nowcast(static, rain, "landslide", params, explain=False)
+    timings: dict[str, Any] = {"nowcast_s": round(time.perf_counter() - t0, 3)}
+    computed = runs.Computed(cells, static, rain, timings)
+    stored = await runs.store(conn, job, computed, timings, started=t0)
+    timings["total_s"] = time.perf_counter() - t0
+    return {**timings, "stored": stored["cells"], "warned": int((cells["level"] > 0).sum())}
+
+
+async def _store_all(conn: Any, static: Any, rain: Any) -> float:
+    """Peer: every cell of a run written (binary COPY into its partition, no explanations)."""
+    from emergency import cellstore
+    from risk_models import pipeline
+
+    cells = pipeline.nowcast(static, rain, "landslide", explain=False)
+    run_id = int(
+        await conn.fetchval(
+            "INSERT INTO risk_runs (model, status) VALUES ('peer', 'running') RETURNING id"
+        )
+    )
+    t0 = time.perf_counter()
+    async with conn.transaction():
+        await cellstore.write_run_cells(
+            conn,
+            run_id,
+            9,
+            cells["h3"].to_numpy("int64"),
+            cells["level"].to_numpy().astype("int16"),
+            cells["score"].to_numpy("float64"),
+            None,
+        )
+    return time.perf_counter() - t0
+
+
+async def _measure(url: str) -> dict[str, Any]:
+    import asyncpg
+
+    from risk_models import pipeline
+
+    t0 = time.perf_counter()
+    static = synthetic_static()
+    out: dict[str, Any] = {"static_build_s": time.perf_counter() - t0, "cells": len(static)}
+    lon_c, lat_c = float(static["lon"].mean()), float(static["lat"].mean())
+    east = pipeline.rain_for(storm_gauges(static, (lon_c - 1.2, lat_c)), static)
+    west = pipeline.rain_for(storm_gauges(static, (lon_c + 1.2, lat_c)), static)
+    conn = await asyncpg.connect(url)
+    for typ in ("json", "jsonb"):  # as the server's pool does (geo_service.db)
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out["first"] = await _refresh(conn, static, east, Path(tmp))
+            out["moved"] = await _refresh(conn, static, west, Path(tmp))
+            out["same"] = await _refresh(conn, static, west, Path(tmp))
+        out["peer_all_s"] = await _store_all(conn, static, west)
+        out["db_mb"] = int(
+            await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20
+        )
+    finally:
+        await conn.close()
+    out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _child() -> dict[str, Any]:
+    from layers.migrate import upgrade
+    from tests.support.pg import destroy_cluster, throwaway_cluster
+
+    cluster = throwaway_cluster("onemap-bench-prov-")
+    try:
+        cluster.ensure_database("province")
+        url = cluster.url("province")
+        upgrade(url)
+        return asyncio.run(_measure(url))
+    finally:
+        destroy_cluster(cluster)
+
+
+def _notes(step: dict[str, Any]) -> str:
+    keys = ("nowcast_s", "cell_set_s", "explain_copy_s")
+    parts = ", ".join(f"{k.removesuffix('_s')} {step[k]:.2f}" for k in keys if k in step)
+    return f"{step['stored']:,} rows stored ({step['warned']:,} cells warned); {parts} s"
+
+
+def run(ctx: Any) -> list[dict[str, Any]]:
+    from bench.common import REPO, row
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bench_province", "--child"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    n = f"{m['cells'] / 1e6:.2f} M"
+    return [
+        row(
+            f"province refresh {n} res-9 cells, storm moved",
+            m["moved"]["total_s"],
+            "s",
+            peer="write every cell",
+            peer_value=m["peer_all_s"],
+            notes=f"warm static, 120 gauges IDW; {_notes(m['moved'])}; goal ≤ 10 s "
+            "(peer: binary COPY of all cells without explanations, write only)",
+        ),
+        row(
+            f"province refresh {n} cells, rain unchanged",
+            m["same"]["total_s"],
+            "s",
+            notes=_notes(m["same"]),
+        ),
+        row(
+            f"province first run {n} cells (builds the cell set)",
+            m["first"]["total_s"],
+            "s",
+            notes=f"{_notes(m['first'])}; once per static table and district",
+        ),
+        row(
+            "province refresh peak memory",
+            m["maxrss_mb"],
+            "MB",
+            notes=f"max RSS of the child; database {m['db_mb']:,} MB after 4 runs",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        print(json.dumps(_child()))
+    else:
+        from bench.common import BenchContext
+
+        for r in run(BenchContext.from_env()):
+            print(r)
