@@ -7,7 +7,10 @@ Data folder layout as in ``../shared/data/MANIFEST.md`` (read in place):
   2000–2007 natural-hillside incidents against random land pixels; the calibrated rain
   classes' landslide-day skill (fit ≤ 2001, test 2002–2007, HKO daily rain); and hindcasts of
   the worst storm days 1987–2007 through the pipeline (susceptibility fitted only on
-  incidents before the storm, uniform rain at the HKO total, :func:`hongkong_storms`).
+  incidents before the storm, uniform rain at the HKO total, :func:`hongkong_storms`), and
+  every 2002–2007 landslide day on tables fitted up to 2001 (:func:`hongkong_test_storms`),
+  with the antecedent rain known and unknown; natural-hillside incidents are verified on the
+  natural-hillside fit and on the all-types fit (:data:`KINDS`).
 * Guilin (SRTM-derived DEM, OSM Li River © OpenStreetMap contributors, ODbL): median distance
   from the river centre line to the nearest derived stream cell.
 * Synthetic: HAND on a V-shaped valley, the infinite-slope FS, CMA rainstorm signals.
