@@ -479,7 +479,8 @@ def compute(job: _Job, loaded: dict[str, Any]) -> Computed:
 
             cells = nowcast_dask(static, rain, job.model, job.params, client=client, explain=False)
         t2 = time.perf_counter()
-        cells, outside = in_district(cells, static, loaded.get("district"))
+        key = static_cache_key(job, loaded["sites"], loaded["roads"])
+        cells, outside = in_district(cells, static, loaded.get("district"), key)
         t3 = time.perf_counter()
     job.inputs["cells_outside_district"] = outside
     job.inputs["rain_source"] = rain.describe
@@ -522,20 +523,50 @@ def _rows(part: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
     return rows
 
 
+#: Which rows of a static table lie in the district, per (static table, district): a
+#: province's boundary against 2.3 M cell centres costs seconds, and a nowcast refresh asks
+#: the same question every time. A few entries per process, used under ``_CPU_LOCK``.
+_DISTRICT_MASKS: dict[tuple[str, str], np.ndarray] = {}
+_DISTRICT_MASKS_MAX = 4
+
+
+def district_mask(static: pd.DataFrame, district: Any, key: str | None = None) -> np.ndarray:
+    """Per row of ``static``: does the cell's centre lie in ``district`` (remembered per
+    ``key`` of the static table and the district's shape)?"""
+    import shapely
+
+    memo = None if key is None else (key, hashlib.sha256(district.wkb).hexdigest())
+    if memo is not None:
+        known = _DISTRICT_MASKS.get(memo)
+        if known is not None and len(known) == len(static):
+            return known
+    shapely.prepare(district)
+    inside = shapely.contains_xy(
+        district, static["lon"].to_numpy("float64"), static["lat"].to_numpy("float64")
+    )
+    if memo is not None:
+        while len(_DISTRICT_MASKS) >= _DISTRICT_MASKS_MAX:
+            _DISTRICT_MASKS.pop(next(iter(_DISTRICT_MASKS)))
+        _DISTRICT_MASKS[memo] = inside
+    return inside
+
+
 def in_district(
-    cells: pd.DataFrame, static: pd.DataFrame, district: Any
+    cells: pd.DataFrame, static: pd.DataFrame, district: Any, key: str | None = None
 ) -> tuple[pd.DataFrame, int]:
     """The cells whose centre lies in the district (the union of the ``admin_areas`` of level
     district), and how many were left out: the DEM's margin around the district is terrain
     for the models (flow comes from upstream) but nobody there is warned. No district in the
-    database: every cell is kept."""
-    import shapely
-
+    database: every cell is kept. ``key`` (the static table's cache key) remembers the answer
+    for the next refresh."""
     if district is None or district.is_empty or cells.empty:
         return cells, 0
-    shapely.prepare(district)
-    centres = static.loc[cells["h3"].to_numpy("int64"), ["lon", "lat"]].to_numpy("float64")
-    inside = shapely.contains_xy(district, centres[:, 0], centres[:, 1])
+    mask = district_mask(static, district, key)
+    h3s = cells["h3"].to_numpy("int64")
+    if len(h3s) == len(static) and np.array_equal(h3s, static.index.to_numpy("int64")):
+        inside = mask
+    else:
+        inside = mask[static.index.get_indexer(pd.Index(h3s))]
     return cells[inside].reset_index(drop=True), int((~inside).sum())
 
 
