@@ -81,7 +81,8 @@ def rain_metrics(
     """Per-cell rain metrics: ``rain_mm_{1,3,6,12,24}h`` (largest trailing totals),
     ``rain_mm_event``, ``antecedent_re_mm`` (Re = Σ Kⁱ·Rᵢ), ``rain_mm_day_before`` (the
     day before the window; for a window longer than a day, the 24 h before its wettest
-    24 h), ``p_ge_<k>`` (the calibrated
+    24 h), ``antecedent_known`` (False: the rain classes come from the day's rain alone),
+    ``p_ge_<k>`` (the calibrated
     probabilities of ≥ k landslides in the territory, :mod:`risk_models.calibration`),
     ``rain_class`` (0..3 from them) and ``cma_signal``."""
     n = len(lon)
@@ -118,8 +119,14 @@ def rain_metrics(
         series = hourly if source.kind != "scenario" else source.hourly(lon, lat)
         prev = rainfall.day_before_wettest_24h_mm(series, prev)
     m["rain_mm_day_before"] = prev
-    m.update(model.probabilities(m["rain_mm_24h"], re_in, prev))
-    m["rain_class"] = model.rain_class(m["rain_mm_24h"], re_in, prev)
+    # An unknown antecedent (a gauge file of 24 h totals) is NaN for the rain model, which
+    # then classes by its curves on the day's rain alone, not as if a dry fortnight.
+    known = ante is not None or model.no_antecedent is None
+    m["antecedent_known"] = np.full(n, known)
+    model_re = re_in if known else np.full(n, np.nan)
+    model_prev = prev if known else np.full(n, np.nan)
+    m.update(model.probabilities(m["rain_mm_24h"], model_re, model_prev))
+    m["rain_class"] = model.rain_class(m["rain_mm_24h"], model_re, model_prev)
     m["cma_signal"] = cma_from_totals(maxes)
     return m
 
@@ -397,6 +404,7 @@ def _explanations(
             slope_floor_deg=p.slope_floor_deg,
             rain_probabilities={k: v for k, v in m.items() if k.startswith("p_ge_")},
             rain_rules=[(c.k, c.p) for c in p.rain().curves],
+            antecedent_known=m["antecedent_known"],
         )
     if model == "flood":
         thr = p.depth_thresholds_m

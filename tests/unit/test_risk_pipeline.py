@@ -129,6 +129,19 @@ def test_rainstorm_level_is_the_cma_signal_of_the_cell_series(static) -> None:
     assert np.allclose(hourly[pick], series)
 
 
+def test_unknown_antecedent_classes_by_the_days_rain(static) -> None:
+    """A gauge file of 24 h totals alone is classed by the R24-only curves (110 mm in a
+    day is class 2), not read as a dry fortnight (which would need far more)."""
+    lon, lat = static["lon"].to_numpy(), static["lat"].to_numpy()
+    series = np.full((1, 24), 110.0 / 24)
+    p = PipelineParams()
+    blind = pipeline.rain_metrics(gauge_source(lon[:1], lat[:1], series), lon, lat, p)
+    assert (blind["rain_class"] == 2).all() and not blind["antecedent_known"].any()
+    dry = gauge_source(lon[:1], lat[:1], series, antecedent_daily_mm=np.zeros(10))
+    known = pipeline.rain_metrics(dry, lon, lat, p)
+    assert (known["rain_class"] == 0).all() and known["antecedent_known"].all()
+
+
 def test_idw_matches_the_library() -> None:
     rng = np.random.default_rng(1)
     g, v, t = rng.uniform(0, 1e4, (12, 2)), rng.gamma(1, 5, (12, 24)), rng.uniform(0, 1e4, (50, 2))
