@@ -100,7 +100,7 @@ def _gather(
         left = deadline - time.monotonic()
         if left <= 0:
             pending = sum(f.status == "pending" for f in futures)
-            workers = len(client.scheduler_info().get("workers", {}))
+            workers = _worker_count(client)
             raise DistributedRunFailed(
                 f"{pending} of {len(futures)} Dask tasks did not finish in {timeout_s:g} s "
                 f"({workers} workers connected)"
@@ -188,6 +188,7 @@ def scatter_static(
     explain: bool = True,
     parent_res: int | None = None,
     chunks_per_worker: int = 4,
+    timeout_s: float = TIMEOUT_S,
 ) -> list[Any]:
     """Split ``static`` by parent cell and keep the chunks on the workers (futures), so a
     nowcast loop ships only the rain on each refresh (see :func:`nowcast_dask`)."""
@@ -200,9 +201,24 @@ def scatter_static(
         full.attrs["main_drain_km2"] = float(np.nanmax(static["drain_uparea_km2"].to_numpy()))
     res = int(full.attrs.get("res", 9))
     pres = parent_res if parent_res is not None else max(res - 3, 0)
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    n_workers = max(1, _worker_count(client))
     parts = chunk_by_parent(full, pres, n_workers * chunks_per_worker)
-    return _scatter(client, parts)
+    return _scatter(client, parts, timeout_s)
+
+
+def _worker_count(client: Any) -> int:
+    return len(client.scheduler_info().get("workers", {}))
+
+
+def _wait_for_a_worker(client: Any, deadline: float, timeout_s: float) -> None:
+    """Return once the scheduler has a worker; :class:`DistributedRunFailed` at
+    ``deadline`` (``distributed`` itself would wait for ever on a cluster without one)."""
+    while _worker_count(client) == 0:
+        if time.monotonic() >= deadline:
+            raise DistributedRunFailed(
+                f"no Dask worker joined the scheduler in {timeout_s:g} s (is any worker running?)"
+            )
+        time.sleep(_POLL_S)
 
 
 def _scatter(client: Any, data: Any, timeout_s: float = TIMEOUT_S, **kw: Any) -> Any:
@@ -210,6 +226,7 @@ def _scatter(client: Any, data: Any, timeout_s: float = TIMEOUT_S, **kw: Any) ->
     worker that just died is still listed (its connection closes under the scatter)."""
     deadline = time.monotonic() + timeout_s
     while True:
+        _wait_for_a_worker(client, deadline, timeout_s)
         left = deadline - time.monotonic()
         try:
             return client.scatter(data, hash=False, timeout=max(left, 0.1), **kw)
@@ -260,6 +277,7 @@ def nowcast_dask(
             explain=explain,
             parent_res=parent_res,
             chunks_per_worker=chunks_per_worker,
+            timeout_s=timeout_s,
         )
 
     data = resident if resident else fresh()

@@ -94,3 +94,18 @@ def test_a_killed_worker_holding_chunks_does_not_hang_the_refresh(dem: Path) -> 
         assert [f.key for f in resident] != [f.key for f in before]  # healed in place
         again = nowcast_dask(local, rain, "flood", client=client, resident=resident)
         pd.testing.assert_frame_equal(again, want, check_exact=True)
+
+
+def test_no_worker_is_a_loud_failure_not_a_hang(dem: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    from risk_models.errors import DistributedRunFailed
+
+    local = pipeline.build_static(dem, res=9, sites_lonlat=steep_sites(dem))
+    rain = pipeline.scenario_source(SCENARIOS / "cloudburst_100mm_3h.json", local)
+    with (
+        LocalCluster(n_workers=0, dashboard_address=None, silence_logs=40) as cluster,
+        Client(cluster) as client,
+        pytest.raises(DistributedRunFailed, match="no Dask worker"),
+    ):
+        nowcast_dask(local, rain, "flood", client=client, timeout_s=3)
