@@ -104,7 +104,11 @@ class GeocodeBatch(BaseModel):
 async def geo_geocode_batch(index: IndexDep, pool: PoolDep, body: GeocodeBatch) -> JSONResponse:
     if len(body.addresses) > MAX_BATCH:
         raise ApiError(413, "too_many_addresses", f"at most {MAX_BATCH} addresses per request")
-    queries = [a[:MAX_CHARS] if isinstance(a, str) else "" for a in body.addresses]
+    # a lone surrogate (JSON allows the escape) could not be echoed back as UTF-8
+    queries = [
+        a[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8") if isinstance(a, str) else ""
+        for a in body.addresses
+    ]
     async with pool.acquire() as conn:
         results = await index.geocode_many_async(conn, queries, offload=len(queries) > 20)
     return JSONResponse({"results": [r.as_dict() for r in results], "count": len(results)})

@@ -56,6 +56,9 @@ _NOISE = re.compile(
     r"附近|旁边|斜对面|对面|隔壁|周边|一带|门口|楼下|左侧|右侧|东侧|西侧|南侧|北侧|"
     r"往[东南西北]\d*米|[东南西北]\d+米|^(?:收货|详细|联系)?地址[:]?|中国(?=[\u4e00-\u9fff]{2,3}[省市])"
 )
+#: Control characters and lone surrogates: never part of an address (and no database text
+#: can hold a NUL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _PUNCT = re.compile(r"[\s,，、。.;；:：·'\"“”‘’!！?？~`|/\\_＿]+")
 _DASH = re.compile(r"[—–－‐‑~]+")
 _HASH = re.compile(r"(?<=[0-9A-Z])#(?!楼)|(?<=[0-9A-Z])#楼")
@@ -143,6 +146,7 @@ class Tracked:
 
 #: The rules in the order they apply (one list for both normalisers).
 _RULES: tuple[tuple[re.Pattern[str], Repl], ...] = (
+    (_CONTROL, ""),
     (_BRACKETS, ""),
     (_PHONE, ""),
     (_DASH, "-"),

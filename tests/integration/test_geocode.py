@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -156,11 +157,15 @@ async def test_http_parse_national_with_spans(api: httpx.AsyncClient) -> None:
 
 
 async def test_http_batch(api: httpx.AsyncClient, sample: dict[str, dict[str, object]]) -> None:
-    addrs = [sample["room"]["full_address"], "火星基地", "", 12, "😀"]
-    r = await api.post("/geo/geocode", json={"addresses": addrs})
+    room = str(sample["room"]["full_address"])
+    # a NUL or a lone surrogate inside one address spoils neither it nor the batch
+    noisy = room[:4] + "\x00" + room[4:] + "\udc80"
+    addrs = [room, "火星基地", "", 12, "😀", noisy, "\x00" * 8]
+    body = json.dumps({"addresses": addrs})  # ASCII escapes: \\udc80 as a client sends it
+    r = await api.post("/geo/geocode", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 200
     levels = [x["match_level"] for x in r.json()["results"]]
-    assert levels == ["room", "none", "none", "none", "none"]
+    assert levels == ["room", "none", "none", "none", "none", "room", "none"]
     r = await api.post("/geo/geocode", json={"addresses": ["中山路"] * 10_001})
     assert r.status_code == 413 and r.json()["code"] == "too_many_addresses"
 

@@ -331,3 +331,10 @@ def test_estate_names_compared_as_the_parser_writes_them() -> None:
         found = index._resolve(p.estate, index.known_estates, index.estates_in, p,
                                index.stored_estate)  # fmt: skip
         assert found == [("莲埔府十期", 1.0)], text
+
+
+def test_control_characters_are_dropped() -> None:
+    """NUL, other control characters and lone surrogates never reach a component (a
+    database text cannot even hold a NUL)."""
+    assert normalise_text("翠景\x00花园\x1f3栋\x7f\udc80") == "翠景花园3栋"
+    assert parse("中山路\x0012号").as_dict()["road"] == "中山路"
