@@ -157,6 +157,30 @@ async def _store_all(conn: Any, static: Any, rain: Any, district: Any) -> float:
     return time.perf_counter() - t0
 
 
+#: Zooms of the risk tiles timed over the storm (display res 3 … 9).
+TILE_ZOOMS = (5, 8, 11, 13)
+
+
+async def _tile_s(conn: Any, run_id: int, z: int, lonlat: tuple[float, float]) -> float:
+    """Best of 3: the risk layer of the tile at ``z`` over ``lonlat`` (rows + MVT)."""
+    from tiles import risk
+    from tiles.tms import check_tile, tiles_in_bbox
+
+    _, x, y = tiles_in_bbox((*lonlat, lonlat[0] + 1e-9, lonlat[1] + 1e-9), z, z)[0]
+    tile = check_tile(z, x, y)
+    run_res = (await conn.fetchrow(risk.RUN_SQL, run_id))[2]
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        params, res = risk.cells_params(run_id, tile, int(run_res))
+        rows = await conn.fetch(risk.CELLS_SQL, *params)
+        mparams = risk.mvt_params(tile, rows, run_id, res)
+        if mparams is not None:
+            await conn.fetchval(risk.MVT_SQL, *mparams)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 async def _measure(url: str) -> dict[str, Any]:
     import asyncpg
 
@@ -169,7 +193,10 @@ async def _measure(url: str) -> dict[str, Any]:
     lon_c, lat_c = float(static["lon"].mean()), float(static["lat"].mean())
     east = pipeline.rain_for(storm_gauges(static, (lon_c - 1.2, lat_c)), static)
     west = pipeline.rain_for(storm_gauges(static, (lon_c + 1.2, lat_c)), static)
-    conn = await asyncpg.connect(url)
+    # the server's pool settings (geo_service.db): no JIT, no parallel workers
+    conn = await asyncpg.connect(
+        url, server_settings={"jit": "off", "max_parallel_workers_per_gather": "0"}
+    )
     for typ in ("json", "jsonb"):  # as the server's pool does (geo_service.db)
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     try:
@@ -178,6 +205,14 @@ async def _measure(url: str) -> dict[str, Any]:
             out["moved"] = await _refresh(conn, static, west, district, Path(tmp))
             out["same"] = await _refresh(conn, static, west, district, Path(tmp))
         out["peer_all_s"] = await _store_all(conn, static, west, district)
+        await conn.execute("VACUUM ANALYZE")
+        runs_ = await conn.fetch("SELECT id, model FROM risk_runs ORDER BY id")
+        sparse = [r["id"] for r in runs_ if r["model"] == "landslide"][-1]
+        full = [r["id"] for r in runs_ if r["model"] == "peer"][-1]
+        storm = (lon_c + 1.2, lat_c)
+        out["tiles"] = {
+            z: [await _tile_s(conn, run, z, storm) for run in (sparse, full)] for z in TILE_ZOOMS
+        }
         out["db_mb"] = int(
             await conn.fetchval("SELECT pg_database_size(current_database())") / 2**20
         )
@@ -253,6 +288,19 @@ def run(ctx: Any) -> list[dict[str, Any]]:
             m["first"]["total_s"],
             "s",
             notes=f"{_notes(m['first'])}; once per static table and district",
+        ),
+        *(
+            row(
+                f"province risk tile z{z} (rows + MVT)",
+                ms[0] * 1000,
+                "ms",
+                peer="run holding every cell",
+                peer_value=ms[1] * 1000,
+                notes="counts of absent cells from the cell set's parents"
+                if z < 13
+                else "the cell set's cells in the tile, stored levels over them",
+            )
+            for z, ms in m["tiles"].items()
         ),
         row(
             "province refresh peak memory",

@@ -65,24 +65,55 @@ RUN_SQL = f"SELECT r.id, r.status, {_RUN_RES} FROM risk_runs AS r WHERE r.id = $
 #: A run without a set holds all its cells: its stored cells are the parents' only source.
 CELLS_SQL = """
 WITH run AS (
-    SELECT r.cell_set_id AS set_id, r.model = 'landslide' AS static_score, s.res AS set_res
+    SELECT r.cell_set_id AS set_id, r.model = 'landslide' AS static_score, s.res AS set_res,
+           coalesce(s.res, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id))
+               AS run_res
     FROM risk_runs AS r LEFT JOIN risk_cell_sets AS s ON s.id = r.cell_set_id
     WHERE r.id = $1
 ), stored AS (
-    SELECT (h3 & $2::bigint) | $3::bigint AS p, count(*) AS n,
+    SELECT (c.h3 & $2::bigint) | $3::bigint AS p, count(*) AS n,
            count(*) FILTER (WHERE level >= 1) AS n1, count(*) FILTER (WHERE level >= 2) AS n2,
            count(*) FILTER (WHERE level >= 3) AS n3, count(*) FILTER (WHERE level >= 4) AS n4,
            max(level) AS level_max, max(score) AS score
-    FROM risk_cells WHERE run_id = $1 AND res >= $4
+    FROM (
+        SELECT h3, level, score FROM risk_cells
+        WHERE run_id = $1 AND res >= $4 AND $5::bigint[] IS NULL
+        UNION ALL
+        -- the cells under each covering parent are one range of the primary key, read by
+        -- an index scan per parent (OFFSET 0 keeps the planner from flattening it into a
+        -- scan of the whole run)
+        SELECT c.h3, c.level, c.score
+        FROM (SELECT (u.p & $2::bigint) | (run.run_res::bigint << 52) AS base,
+                     (1::bigint << (3 * (15 - run.run_res))) - 1 AS finer
+              FROM run CROSS JOIN unnest($5::bigint[]) AS u(p)) AS k
+        CROSS JOIN LATERAL (
+            SELECT x.h3, x.level, x.score FROM risk_cells AS x
+            WHERE x.run_id = $1 AND x.res >= $4
+              AND x.h3 BETWEEN k.base | k.finer AND k.base | ($3::bigint & 4503599627370495)
+            OFFSET 0
+        ) AS c
+    ) AS c
     GROUP BY 1
 ), base AS (
+    -- each case its own branch (a NULL test inside an OR would stop the cover from being an
+    -- index condition in the generic plan a cached prepared statement gets)
     SELECT sp.h3 AS p, sp.cells::bigint AS cells, sp.score_max AS static_max
     FROM run JOIN risk_set_parents AS sp ON sp.set_id = run.set_id AND sp.res = $4
+    WHERE $5::bigint[] IS NULL
+    UNION ALL
+    SELECT sp.h3, sp.cells::bigint, sp.score_max
+    FROM run JOIN risk_set_parents AS sp ON sp.set_id = run.set_id AND sp.res = $4
+        AND sp.h3 = ANY($5::bigint[])
     UNION ALL
     SELECT sc.h3, 1::bigint, sc.score
     FROM run JOIN risk_set_cells AS sc ON sc.set_id = run.set_id
+    WHERE run.set_res = $4 AND $5::bigint[] IS NULL
+    UNION ALL
+    SELECT sc.h3, 1::bigint, sc.score
+    FROM run JOIN risk_set_cells AS sc ON sc.set_id = run.set_id AND sc.h3 = ANY($5::bigint[])
     WHERE run.set_res = $4
     UNION ALL
+    -- a run without a set: its stored cells (already only those under the cover)
     SELECT st.p, st.n, NULL::real FROM stored AS st
     WHERE EXISTS (SELECT 1 FROM run WHERE run.set_id IS NULL)
 )
@@ -100,7 +131,6 @@ SELECT b.p,
        coalesce(s.n3, 0)::real / b.cells AS share_orange,
        coalesce(s.n4, 0)::real / b.cells AS share_red
 FROM base AS b CROSS JOIN run LEFT JOIN stored AS s ON s.p = b.p
-WHERE $5::bigint[] IS NULL OR b.p = ANY($5::bigint[])
 """
 
 #: Hexagons ($5 WKB EPSG:4326, $6 H3 text, $7 level, $8 score, $9 cells, $12 level_max,

@@ -138,7 +138,7 @@ async def test_a_run_stores_only_informative_cells_and_reads_whole(asyncpg_conn)
     assert abs(row["score"] - score[np.searchsorted(cells, row["h3"])]) < 1e-6
 
 
-async def test_tile_shares_over_absent_cells_match_the_full_run(asyncpg_conn) -> None:
+async def test_tile_shares_over_absent_cells_match_the_full_run(asyncpg_conn, db_url) -> None:
     conn = asyncpg_conn
     cells = _cells()
     score = _static_score(cells)
@@ -150,12 +150,31 @@ async def test_tile_shares_over_absent_cells_match_the_full_run(asyncpg_conn) ->
     assert await conn.fetchval("SELECT count(*) FROM risk_cells WHERE run_id = $1", sparse) < len(
         cells
     )
-    for res in (5, 6, 7, 8, 9):
-        and_mask, or_bits = parent_bits(res)
-        parents = sorted({(int(c) & and_mask) | or_bits for c in cells})
-        for cover in (None, parents[: max(1, len(parents) // 2)]):
+    # the plans a cached prepared statement gets (generic) must answer the same
+    generic = await asyncpg.connect(
+        db_url, server_settings={"plan_cache_mode": "force_generic_plan"}
+    )
+    try:
+        for res in (5, 6, 7, 8, 9):
+            await _compare_tiles(conn, generic, cells, res, sparse, full)
+    finally:
+        await generic.close()
+    # the run's resolution comes from its set even when nothing is stored
+    quiet = await _new_run(conn)
+    await _store(conn, quiet, cells, np.zeros(cells.size, "int16"), score)
+    await _store(conn, await _new_run(conn), cells, np.zeros(cells.size, "int16"), score)
+    last = int(await conn.fetchval("SELECT max(id) FROM risk_runs"))
+    assert await conn.fetchval("SELECT count(*) FROM risk_cells WHERE run_id = $1", last) == 0
+    assert (await conn.fetchrow(risk.RUN_SQL, last))[2] == RES
+
+
+async def _compare_tiles(conn, generic, cells, res: int, sparse: int, full: int) -> None:
+    and_mask, or_bits = parent_bits(res)
+    parents = sorted({(int(c) & and_mask) | or_bits for c in cells})
+    for cover in (None, parents[: max(1, len(parents) // 2)]):
+        for c in (conn, generic):
             got = [
-                await conn.fetch(risk.CELLS_SQL, run, and_mask, or_bits, res, cover)
+                await c.fetch(risk.CELLS_SQL, run, and_mask, or_bits, res, cover)
                 for run in (sparse, full)
             ]
             a, b = ([tuple(r) for r in sorted(rows, key=lambda r: r[0])] for rows in got)
@@ -166,13 +185,6 @@ async def test_tile_shares_over_absent_cells_match_the_full_run(asyncpg_conn) ->
                 assert all(abs(x[k] - y[k]) < 1e-6 for k in range(5, 9))  # shares
             if res == RES:
                 assert all(r[4] == 1 for r in a)
-    # the run's resolution comes from its set even when nothing is stored
-    quiet = await _new_run(conn)
-    await _store(conn, quiet, cells, np.zeros(cells.size, "int16"), score)
-    await _store(conn, await _new_run(conn), cells, np.zeros(cells.size, "int16"), score)
-    last = int(await conn.fetchval("SELECT max(id) FROM risk_runs"))
-    assert await conn.fetchval("SELECT count(*) FROM risk_cells WHERE run_id = $1", last) == 0
-    assert (await conn.fetchrow(risk.RUN_SQL, last))[2] == RES
 
 
 async def test_prune_drops_a_run_partition_and_keeps_the_others(asyncpg_conn) -> None:
