@@ -297,7 +297,7 @@ def run(ctx: Any) -> list[dict[str, Any]]:
                 peer="run holding every cell",
                 peer_value=ms[1] * 1000,
                 notes="counts of absent cells from the cell set's parents"
-                if z < 13
+                if int(z) < 13
                 else "the cell set's cells in the tile, stored levels over them",
             )
             for z, ms in m["tiles"].items()
