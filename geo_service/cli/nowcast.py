@@ -32,15 +32,19 @@ def parse_duration_s(text: str) -> float:
 
 
 def _table(runs: list[dict[str, Any]]) -> Table:
-    table = Table("run", "model", "status", "blue", "yellow", "orange", "red", "seconds")
+    table = Table(
+        "run", "model", "status", "blue", "yellow", "orange", "red", "stored", "seconds"
+    )  # fmt: skip
     for r in runs:
-        levels = (r.get("summary") or {}).get("by_level") or {}
+        summary = r.get("summary") or {}
+        levels = summary.get("by_level") or {}
         total = (r.get("timings") or {}).get("total_s")
         table.add_row(
             str(r["id"]),
             r["model"],
             r["status"] + (f": {r['error']}" if r.get("error") else ""),
             *(str(levels.get(k, "")) for k in ("blue", "yellow", "orange", "red")),
+            str(summary.get("stored_cells", "")),  # rows written: above none or changed
             f"{total:.1f}" if isinstance(total, int | float) else "",
         )  # fmt: skip
     return table

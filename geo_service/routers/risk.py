@@ -194,7 +194,9 @@ async def run_cells(
     limit: int = Query(MAX_CELLS, ge=1, le=MAX_CELLS, description="At most this many cells"),
 ) -> JSONResponse:
     """Features: ``id`` and ``h3`` = H3 index (hex), ``level`` 0–4, ``level_name``, ``score``;
-    highest levels first."""
+    highest levels first. Every cell of the run is listed: the ones it did not store (no
+    level, unchanged since the previous run) as level none (score: the static
+    susceptibility for landslide runs, null otherwise)."""
     doc = await risk_runs.run_cells(pool, run_id, parse_level_min(level_min), limit)
     return geojson(doc)
 
