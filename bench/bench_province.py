@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -113,7 +114,8 @@ async def _refresh(
     params = PipelineParams()
     job = runs._Job(run_id, "landslide", 9, {}, params, Path("/dev/null"), data_dir)
     t0 = time.perf_counter()
-    cells = pipeline.nowcast(static, rain, "landslide", params, explain=False)
+    threads = min(2, os.cpu_count() or 1)  # as emergency.runs.compute
+    cells = pipeline.nowcast(static, rain, "landslide", params, explain=False, threads=threads)
     t1 = time.perf_counter()
     cells, _ = runs.in_district(cells, static, district, key="bench-province")
     timings: dict[str, Any] = {

@@ -473,7 +473,12 @@ def compute(job: _Job, loaded: dict[str, Any]) -> Computed:
         t1 = time.perf_counter()
         rain = _rain_source(job, loaded, static)
         if client is None:
-            cells = pipeline.nowcast(static, rain, job.model, job.params, explain=False)
+            # two threads on a province-sized table: the NumPy work of the rain interpolation
+            # releases the GIL, so a second core halves it when one is free
+            threads = min(2, os.cpu_count() or 1)
+            cells = pipeline.nowcast(
+                static, rain, job.model, job.params, explain=False, threads=threads
+            )
         else:
             from risk_models.dask_runner import nowcast_dask
 
