@@ -9,9 +9,9 @@ a storm over one part of the province. Timed, in a child process (so memory and 
 refresh's alone):
 
 1. the first run of the model: builds the cell set (once per static table and district);
-2. a refresh with the storm moved: levels of every cell without explanations, the
-   informative cells (above none, or changed since run 1) explained and stored;
-3. a refresh with the same rain: nothing changed, only the warned cells are stored.
+2. refreshes with the storm moved (best of 3): levels of every cell without explanations,
+   the informative cells (above none, or changed since the run before) explained and stored;
+3. refreshes with the same rain (best of 2): only the warned cells are stored.
 
 Goal: a refresh ≤ 10 s on this machine. Compared: the rows stored against every cell of the
 run (what was stored before), and the time to write every cell with the same binary COPY
@@ -113,7 +113,7 @@ async def _refresh(
     )
     params = PipelineParams()
     job = runs._Job(run_id, "landslide", 9, {}, params, Path("/dev/null"), data_dir)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     threads = min(2, os.cpu_count() or 1)  # as emergency.runs.compute
     cells = pipeline.nowcast(static, rain, "landslide", params, explain=False, threads=threads)
     t1 = time.perf_counter()
@@ -125,6 +125,7 @@ async def _refresh(
     computed = runs.Computed(cells, static, rain, timings)
     stored = await runs.store(conn, job, computed, timings, started=t0)
     timings["total_s"] = time.perf_counter() - t0
+    timings["cpu_s"] = time.process_time() - cpu0  # this process (all threads), not PostgreSQL
     return {
         **timings,
         "stored": stored["cells"],
@@ -203,9 +204,15 @@ async def _measure(url: str) -> dict[str, Any]:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            out["first"] = await _refresh(conn, static, east, district, Path(tmp))
-            out["moved"] = await _refresh(conn, static, west, district, Path(tmp))
-            out["same"] = await _refresh(conn, static, west, district, Path(tmp))
+            data = Path(tmp)
+            out["first"] = await _refresh(conn, static, east, district, data)
+            # the storm moves at every refresh (best of 3: the machine is shared), then stays
+            moved = [
+                await _refresh(conn, static, rain, district, data) for rain in (west, east, west)
+            ]
+            out["moved"] = min(moved, key=lambda r: r["total_s"])
+            same = [await _refresh(conn, static, west, district, data) for _ in range(2)]
+            out["same"] = min(same, key=lambda r: r["total_s"])
         out["peer_all_s"] = await _store_all(conn, static, west, district)
         await conn.execute("VACUUM ANALYZE")
         runs_ = await conn.fetch("SELECT id, model FROM risk_runs ORDER BY id")
@@ -243,7 +250,7 @@ def _notes(step: dict[str, Any]) -> str:
     parts = ", ".join(f"{k.removesuffix('_s')} {step[k]:.2f}" for k in keys if k in step)
     return (
         f"{step['stored']:,} rows stored of {step['in_district']:,} cells in the district "
-        f"({step['warned']:,} warned); {parts} s"
+        f"({step['warned']:,} warned); {parts} s; CPU {step['cpu_s']:.1f} s in Python"
     )
 
 
@@ -308,7 +315,7 @@ def run(ctx: Any) -> list[dict[str, Any]]:
             "province refresh peak memory",
             m["maxrss_mb"],
             "MB",
-            notes=f"max RSS of the child; database {m['db_mb']:,} MB after 4 runs",
+            notes=f"max RSS of the child; database {m['db_mb']:,} MB after 7 runs",
         ),
     ]
 
