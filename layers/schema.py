@@ -129,8 +129,9 @@ def extra_columns(table: str) -> tuple[Column | CheckConstraint, ...]:
 
 
 def _bare(column: str) -> str:
-    """SQL of an address component's bare number/letters (``_key`` of the cascade)."""
-    return f"regexp_replace(coalesce({column}, ''), '[^0-9A-Z-]', '', 'g')"
+    """SQL of an address component's bare number/letters, folded as the parser folds a
+    query (width, case) before ``_key`` of the cascade: ``１２a号`` → ``12A``."""
+    return f"regexp_replace(upper(normalize(coalesce({column}, ''), NFKC)), '[^0-9A-Z-]', '', 'g')"
 
 
 #: The levels a geocode falls back to, whose representative address is looked up by name.

@@ -147,17 +147,21 @@ class AddressIndex:
         self.gazetteer = (gazetteer or default_gazetteer()).copy()
         estates_in: dict[str, dict[str, None]] = {}  # community/street/"" → estates
         roads_in: dict[str, dict[str, None]] = {}
-        #: Names as the parser writes them (``莲埔府十期`` → ``莲埔府10期``) → as stored.
-        self.stored_estate: dict[str, str] = {}
-        self.stored_road: dict[str, str] = {}
+        #: Names as the parser writes them (``莲埔府十期`` → ``莲埔府10期``) → as stored; two
+        #: names written alike (东侧花园, 西侧花园 → 花园) are tied candidates, which the
+        #: road, number or building then tell apart.
+        self.stored_estate: dict[str, list[str]] = {}
+        self.stored_road: dict[str, list[str]] = {}
         normal: dict[str, str] = {}
 
-        def written(name: str | None, stored: dict[str, str]) -> str | None:
+        def written(name: str | None, stored: dict[str, list[str]]) -> str | None:
             if not name:
                 return None
             if (n := normal.get(name)) is None:
                 n = normal[name] = normalise_text(name) or name
-            stored.setdefault(n, name)
+                spellings = stored.setdefault(n, [])
+                if name not in spellings:
+                    spellings.append(name)
             return n
 
         for estate_name, road_name, street, comm in vocabulary["names"]:
@@ -180,6 +184,11 @@ class AddressIndex:
         #: places elsewhere (浙江省杭州市… against a table of 中山市) matches nothing here.
         self.provinces = {a[0] for a in admin if a[0]}
         self.cities = {a[1] for a in admin if a[1]}
+        #: (level, name) → mean position of its addresses: only these names have a
+        #: representative (the address nearest that mean, looked up once).
+        self.means: dict[tuple[str, str], tuple[float, float]] = {
+            (lvl, name): (mx, my) for lvl, name, mx, my in vocabulary.get("means", [])
+        }
         self.gazetteer.add_local(sorted(admin, key=lambda t: tuple(x or "" for x in t)))
         top = vocabulary["top"][0] if vocabulary["top"] else (None, None)
         self.gazetteer.add_local(
@@ -218,13 +227,15 @@ class AddressIndex:
         known: set[str],
         vocab: dict[str, list[str]],
         p: ParsedAddress,
-        stored: dict[str, str] | None = None,
+        stored: dict[str, list[str]] | None = None,
     ) -> list[tuple[str, float]]:
         """Known names for ``text`` (as ``stored`` spells them): exact, contained in it,
         or the best fuzzy matches (all those tied for the best score, so later clues can
         decide)."""
         found = self._resolve_written(text, known, vocab, p)
-        return [(stored.get(n, n), s) for n, s in found] if stored else found
+        if not stored:
+            return found
+        return [(name, s) for n, s in found for name in stored.get(n, [n])]
 
     def _resolve_written(
         self, text: str | None, known: set[str], vocab: dict[str, list[str]], p: ParsedAddress
@@ -378,11 +389,15 @@ class AddressIndex:
             else:
                 fallbacks.append((t, decided))
         # 3. representatives of the roads, communities, streets and districts fallen back to
-        wanted = {(lvl, name) for _, chain in fallbacks for lvl, name, _ in chain}
-        missing = [k for k in wanted if k not in self.representative]
+        # (only of names some address carries, so the cache stays within the vocabulary)
+        wanted = {
+            (lvl, name) for _, chain in fallbacks for lvl, name, _ in chain
+            if (lvl, name) in self.means
+        }  # fmt: skip
+        missing = sorted(k for k in wanted if k not in self.representative)
         if missing:
             answers = yield [
-                Ask(f"rep:{lvl}", tuple(sorted((n,) for lv, n in missing if lv == lvl)))
+                Ask(f"rep:{lvl}", tuple((n, *self.means[(v, n)]) for v, n in missing if v == lvl))
                 for lvl in ADDRESS_FALLBACKS
             ]
             for lvl, reps in zip(ADDRESS_FALLBACKS, answers, strict=True):
@@ -391,6 +406,8 @@ class AddressIndex:
                         self.representative[(lvl, name)] = reps.get((name,))
         for t, chain in fallbacks:
             for lvl, name, s in chain:
+                if (lvl, name) not in self.means:
+                    continue
                 if (rep := self.representative.get((lvl, name))) is not None:
                     hits[t.at] = (rep, lvl, s)
                     break

@@ -79,17 +79,30 @@ LOOKUPS: dict[str, tuple[str, int]] = {
 }
 
 #: The representative address of a road, community, street or district: the row nearest
-#: the mean position of all rows with that name (the first by id among equals).
+#: the mean position of all rows with that name (the first by id among equals), found by a
+#: nearest-neighbour scan of the geometry index from that mean (:data:`MEANS_SQL`).
 REPRESENTATIVE_SQL = {
     level: f"""
-        WITH g AS (SELECT {level} AS name, id, ST_X(geom) AS x, ST_Y(geom) AS y
-                   FROM addresses WHERE {level} = ANY($1::text[])),
-             m AS (SELECT name, avg(x) AS mx, avg(y) AS my FROM g GROUP BY name)
-        SELECT DISTINCT ON (g.name) g.name, g.id FROM g JOIN m USING (name)
-        ORDER BY g.name, (g.x - m.mx) ^ 2 + (g.y - m.my) ^ 2, g.id
+        SELECT k.name, (
+            SELECT a.id FROM addresses a WHERE a.{level} = k.name
+            ORDER BY a.geom <-> ST_SetSRID(ST_MakePoint(k.mx, k.my), 4326), a.id LIMIT 1
+        ) FROM unnest($1::text[], $2::float8[], $3::float8[]) AS k(name, mx, my)
     """  # noqa: S608 (level: one of the fixed column names)
     for level in ADDRESS_FALLBACKS
 }
+
+#: The mean position of the addresses of every road, community, street and district (one
+#: scan of the table for all four levels).
+MEANS_SQL = """
+SELECT level, name, mx, my FROM (
+    SELECT CASE WHEN grouping(road) = 0 THEN 'road'
+                WHEN grouping(community) = 0 THEN 'community'
+                WHEN grouping(street) = 0 THEN 'street' ELSE 'district' END AS level,
+           coalesce(road, community, street, district) AS name,
+           avg(ST_X(geom)) AS mx, avg(ST_Y(geom)) AS my
+    FROM addresses GROUP BY GROUPING SETS ((road), (community), (street), (district))
+) g WHERE name <> ''
+"""
 
 #: The names the in-memory vocabulary holds: each combination once, by first row.
 NAMES_SQL = """
@@ -130,6 +143,7 @@ VOCABULARY_SQL = {
     "estate_roads": ESTATE_ROADS_SQL,
     "admin": ADMIN_TUPLES_SQL,
     "admin_areas": ADMIN_AREAS_SQL,
+    "means": MEANS_SQL,
 }
 
 
@@ -147,7 +161,7 @@ def statement(ask: Ask) -> tuple[str, list[Any]]:
     if ask.kind == "row":
         return ROW_SQL, [list(ask.keys)]
     if ask.kind.startswith("rep:"):
-        return REPRESENTATIVE_SQL[ask.kind[4:]], [[k[0] for k in ask.keys]]
+        return REPRESENTATIVE_SQL[ask.kind[4:]], [[k[i] for k in ask.keys] for i in range(3)]
     sql, parts = LOOKUPS[ask.kind]
     return sql, [[k[i] for k in ask.keys] for i in range(parts)]
 

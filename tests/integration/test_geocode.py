@@ -211,3 +211,41 @@ async def test_http_gazetteer_missing_is_a_clear_503(
     assert r.status_code == 503, r.text
     body = r.json()
     assert body["code"] == "gazetteer_unavailable" and "make setup" in body["detail"]
+
+
+def _insert(conn: psycopg.Connection, rows: list[dict[str, object]]) -> None:
+    for r in rows:
+        cols = [k for k in r if k not in ("lon", "lat")]
+        conn.execute(
+            f"INSERT INTO addresses ({', '.join(cols)}, geom) VALUES "  # noqa: S608
+            f"({', '.join(['%s'] * len(cols))}, ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
+            [*(r[c] for c in cols), r["lon"], r["lat"]],
+        )
+
+
+def test_names_written_alike_stay_apart(db_url: str) -> None:
+    """Estates the parser writes alike (东侧花园 and 西侧花园 lose their 东侧/西侧 as noise)
+    are tied candidates that the road and number tell apart, not one merged estate; stored
+    letters and full-width digits key like the parser's (12a号 is 12A, not 12; １６号 is 16)."""
+    base = {"province": "广东省", "city": "中山市", "district": "石岐区", "road": "华景路"}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        _insert(conn, [
+            {**base, "code": "E6", "full_address": "华景路14号东侧花园1栋", "estate": "东侧花园",
+             "house_number": "14号", "building": "1栋", "lon": 113.40, "lat": 22.50},
+            {**base, "code": "E7", "full_address": "华景路16号西侧花园1栋", "estate": "西侧花园",
+             "house_number": "１６号", "building": "1栋", "lon": 113.41, "lat": 22.51},
+            {**base, "code": "N1", "full_address": "华景路12a号", "house_number": "12a号",
+             "lon": 113.42, "lat": 22.52},
+            {**base, "code": "N2", "full_address": "华景路12号", "house_number": "12号",
+             "lon": 113.43, "lat": 22.53},
+        ])  # fmt: skip
+        index = AddressIndex.load(conn)
+        got = {q: index.geocode(conn, q) for q in (
+            "华景路14号东侧花园1栋", "华景路16号西侧花园1栋", "华景路12号", "华景路16号",
+        )}  # fmt: skip
+    assert (got["华景路14号东侧花园1栋"].match_level, got["华景路14号东侧花园1栋"].code) == (
+        "building", "E6")  # fmt: skip
+    assert (got["华景路16号西侧花园1栋"].match_level, got["华景路16号西侧花园1栋"].code) == (
+        "building", "E7")  # fmt: skip
+    assert (got["华景路12号"].match_level, got["华景路12号"].code) == ("number", "N2")
+    assert got["华景路16号"].code == "E7"

@@ -18,7 +18,7 @@ depends_on = None
 
 
 def _bare(column: str) -> str:
-    return f"regexp_replace(coalesce({column}, ''), '[^0-9A-Z-]', '', 'g')"
+    return f"regexp_replace(upper(normalize(coalesce({column}, ''), NFKC)), '[^0-9A-Z-]', '', 'g')"
 
 
 #: The levels a geocode falls back to (their representative address is looked up by name).
