@@ -756,12 +756,14 @@ async def _latest_done_run(pool: asyncpg.Pool) -> int | None:
     )
 
 
-#: The latest finished run holding cell $1: in its cell set, or stored (runs without a set).
+#: The latest finished run holding cell $1: in its cell set, or stored (a run without a set;
+#: ``risk_run_holds`` reads only that run's partition).
 _LATEST_HOLDING_SQL = """
 SELECT r.id FROM risk_runs AS r
-WHERE r.status = 'done' AND CASE WHEN r.cell_set_id IS NOT NULL
-    THEN EXISTS (SELECT 1 FROM risk_set_cells AS s WHERE s.set_id = r.cell_set_id AND s.h3 = $1)
-    ELSE EXISTS (SELECT 1 FROM risk_cells AS c WHERE c.run_id = r.id AND c.h3 = $1) END
+WHERE r.status = 'done' AND (
+    (r.cell_set_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM risk_set_cells AS s WHERE s.set_id = r.cell_set_id AND s.h3 = $1))
+    OR (r.cell_set_id IS NULL AND risk_run_holds(r.id, $1)))
 ORDER BY r.finished_at DESC NULLS LAST, r.id DESC LIMIT 1
 """
 
@@ -770,12 +772,7 @@ _CELL_COLS = "$1::bigint AS run_id, c.h3, c.res, c.level, c.score, c.factors, c.
 
 async def _run_res(pool: asyncpg.Pool, run_id: int) -> int | None:
     """The H3 resolution of a run's cells (its cell set's, else its stored cells')."""
-    return await pool.fetchval(
-        "SELECT coalesce((SELECT s.res FROM risk_cell_sets AS s WHERE s.id = r.cell_set_id), "
-        "(SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id)) "
-        "FROM risk_runs AS r WHERE r.id = $1",
-        run_id,
-    )
+    return await pool.fetchval("SELECT risk_run_res($1)", run_id)
 
 
 async def _cell_row(pool: asyncpg.Pool, run_id: int, cell: int) -> Any:
@@ -961,8 +958,7 @@ async def prune(
         if runs_keep_days > 0:
             rows = await conn.fetch(
                 """
-                SELECT r.id, (SELECT count(*) FROM risk_cells c WHERE c.run_id = r.id) AS cells
-                FROM risk_runs r
+                SELECT r.id FROM risk_runs r
                 WHERE r.status IN ('done', 'failed')
                   AND coalesce(r.finished_at, r.created_at)
                       < now() - make_interval(secs => $1::float8 * 86400)
@@ -974,7 +970,11 @@ async def prune(
                 float(runs_keep_days),
             )
             ids = [int(r["id"]) for r in rows]
-            out["runs"], out["cells"] = len(ids), sum(int(r["cells"]) for r in rows)
+            # the run ids as one array constant: only their partitions are planned
+            cells = await conn.fetchval(
+                "SELECT count(*) FROM risk_cells WHERE run_id = ANY($1::bigint[])", ids
+            )
+            out["runs"], out["cells"] = len(ids), int(cells)
             if ids and not dry_run:
                 # a partition drop per run; the rows of runs without one (written by hand,
                 # in the default partition) go with their run by the foreign key

@@ -40,11 +40,9 @@ MIN_HEX_PX = 6
 #: Below this zoom a tile is too large to list its hexagons; every group of the run is read.
 COVER_MIN_ZOOM = 5
 
-#: A run's resolution: its cell set's, else (a run without a set) its stored cells'.
-_RUN_RES = (
-    "coalesce((SELECT s.res FROM risk_cell_sets AS s WHERE s.id = r.cell_set_id), "
-    "(SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id))"
-)
+#: A run's resolution: its cell set's, else (a run without a set) its stored cells'
+#: (``risk_run_res`` reads only the run's partition).
+_RUN_RES = "risk_run_res(r.id)"
 #: Latest finished run, and its finest resolution.
 LATEST_RUN_SQL = (
     f"SELECT r.id, r.status, {_RUN_RES} "  # noqa: S608 - constant SQL
@@ -66,8 +64,7 @@ RUN_SQL = f"SELECT r.id, r.status, {_RUN_RES} FROM risk_runs AS r WHERE r.id = $
 CELLS_SQL = """
 WITH run AS (
     SELECT r.cell_set_id AS set_id, r.model = 'landslide' AS static_score, s.res AS set_res,
-           coalesce(s.res, (SELECT max(c.res) FROM risk_cells AS c WHERE c.run_id = r.id))
-               AS run_res
+           coalesce(s.res, risk_run_res(r.id)) AS run_res
     FROM risk_runs AS r LEFT JOIN risk_cell_sets AS s ON s.id = r.cell_set_id
     WHERE r.id = $1
 ), stored AS (

@@ -4,6 +4,7 @@ answers as if it held them all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -247,3 +248,44 @@ def test_migration_keeps_the_cells_of_existing_runs(db_url: str) -> None:
             assert n == (len(cells),)  # moved into the run's own partition
             resolved = conn.execute("SELECT count(*) FROM risk_run_cells(%s)", (run_id,)).fetchone()
             assert resolved == (len(cells),)
+
+
+def _partitions_in_plan(plan: object) -> set[str]:
+    """Relation names of ``risk_cells`` partitions anywhere in an EXPLAIN (FORMAT JSON) plan."""
+    found: set[str] = set()
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("Relation Name")
+            if isinstance(name, str) and (name.startswith("run_") or name == "cells_default"):
+                found.add(name)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+async def test_readers_plan_only_the_run_partition(asyncpg_conn) -> None:
+    """A reader of one run never plans the other runs' partitions (a province keeps
+    thousands of them: planning them all cost seconds)."""
+    conn = asyncpg_conn
+    cells, score = _cells(), _static_score(_cells())
+    ids = []
+    for seed in range(1, 6):
+        run_id = await _new_run(conn)
+        await _store(conn, run_id, cells, _levels(cells, seed), score)
+        ids.append(run_id)
+    run_id = ids[2]
+    and_mask, or_bits = parent_bits(7)
+    parent = (int(cells[0]) & and_mask) | or_bits
+    for sql, args in (
+        (risk.RUN_SQL, (run_id,)),
+        (risk.LATEST_RUN_SQL, ()),
+        (risk.CELLS_SQL, (run_id, and_mask, or_bits, 7, None)),
+        (risk.CELLS_SQL, (run_id, and_mask, or_bits, 7, [parent])),
+        ("SELECT * FROM risk_run_cells($1)", (run_id,)),
+        ("SELECT count(*) FROM risk_cells WHERE run_id = ANY($1::bigint[])", ([run_id],)),
+    ):
+        plan = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args))
+        assert _partitions_in_plan(plan) <= {cellstore.partition_name(run_id)}, sql

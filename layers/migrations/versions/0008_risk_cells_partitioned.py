@@ -5,7 +5,9 @@ partition of their own in the schema ``risk_cells_parts`` (attached when the run
 dropped when it is pruned); rows written without one land in ``risk_cells_parts.cells_default``.
 A run now stores only its informative cells; the cells it covers are kept once per set
 (``risk_cell_sets``, ``risk_set_cells``, with per-parent counts in ``risk_set_parents``) and
-``risk_run_cells(run_id)`` reads every cell of a run, level none for the ones not stored.
+``risk_run_cells(run_id)`` reads every cell of a run, level none for the ones not stored;
+``risk_run_res(run_id)`` and ``risk_run_holds(run_id, h3)`` answer without planning every
+partition.
 
 Existing rows are copied into one partition per run; existing runs keep every cell they had
 (no cell set: their stored cells are the whole run).
@@ -43,6 +45,41 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
       AND NOT EXISTS (SELECT 1 FROM risk_cells AS c2 WHERE c2.run_id = p_run AND c2.h3 = s.h3)
 $$
 """
+
+#: A run's H3 resolution, and whether it holds a cell, without planning every partition:
+#: queries naming ``risk_cells`` with a run id that is not a constant of the statement (a
+#: correlated ``r.id``) would plan and lock all partitions (one per run: thousands). The
+#: dynamic statements are planned with the run id known, so only its partition is read.
+RUN_FUNCTIONS = (
+    """
+CREATE FUNCTION risk_run_res(p_run bigint) RETURNS smallint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_res smallint;
+BEGIN
+    SELECT s.res INTO v_res FROM risk_runs AS r JOIN risk_cell_sets AS s ON s.id = r.cell_set_id
+    WHERE r.id = p_run;
+    IF v_res IS NULL THEN
+        EXECUTE 'SELECT max(res) FROM risk_cells WHERE run_id = $1' INTO v_res USING p_run;
+    END IF;
+    RETURN v_res;
+END $$
+    """,
+    """
+CREATE FUNCTION risk_run_holds(p_run bigint, p_h3 bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_set bigint;
+DECLARE v_holds boolean;
+BEGIN
+    SELECT r.cell_set_id INTO v_set FROM risk_runs AS r WHERE r.id = p_run;
+    IF v_set IS NOT NULL THEN
+        RETURN EXISTS (SELECT 1 FROM risk_set_cells AS s WHERE s.set_id = v_set AND s.h3 = p_h3);
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM risk_cells WHERE run_id = $1 AND h3 = $2)'
+        INTO v_holds USING p_run, p_h3;
+    RETURN v_holds;
+END $$
+    """,
+)
 
 CREATE = (
     """
@@ -118,6 +155,7 @@ END $$
     "SELECT run_id, h3, res, level, score, factors FROM risk_cells_unpartitioned",
     "DROP TABLE risk_cells_unpartitioned",
     RUN_CELLS_FUNCTION,
+    *RUN_FUNCTIONS,
 )
 
 
@@ -142,6 +180,8 @@ CREATE TABLE risk_cells_flat (
         "FROM risk_runs AS r CROSS JOIN LATERAL risk_run_cells(r.id) AS c"
     )
     op.execute("DROP FUNCTION risk_run_cells(bigint)")
+    op.execute("DROP FUNCTION risk_run_res(bigint)")
+    op.execute("DROP FUNCTION risk_run_holds(bigint, bigint)")
     op.execute("DROP TABLE risk_cells")
     op.execute(f"DROP SCHEMA {PARTS} CASCADE")
     op.execute("ALTER TABLE risk_cells_flat RENAME TO risk_cells")
