@@ -68,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if state.address_warmup is not None:
-                state.address_warmup.cancel()
+            for task in (state.address_warmup, state.address_reload):
+                if task is not None:
+                    task.cancel()
             await emergency_runtime.stop(state)
             await versions.stop()
             await state.health.close()

@@ -100,6 +100,8 @@ STATUS_CODES: dict[type[Exception], tuple[int, str]] = {
     InvalidEvent: (400, "invalid_event"),
     # Text PostgreSQL cannot store (a NUL character): the input is at fault.
     asyncpg.exceptions.CharacterNotInRepertoireError: (400, "invalid_text"),
+    # A value too long for an index of its column (B-tree entries hold at most 2,704 bytes).
+    asyncpg.exceptions.ProgramLimitExceededError: (400, "value_too_long"),
     asyncpg.exceptions.UntranslatableCharacterError: (400, "invalid_text"),
     # Arithmetic in a filter (floors / 0, floors * 1e308 * 1e308): the input is at fault.
     asyncpg.exceptions.DivisionByZeroError: (400, "invalid_arithmetic"),

@@ -57,6 +57,7 @@ class AppState:
     #: (layer versions, index) of the geocoder, rebuilt when the versions move
     address_index: tuple[tuple[int, int], AddressIndex] | None = None
     address_index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    address_reload: asyncio.Task[None] | None = None
     web_assets: WebAssets | None = None
     # set in the lifespan
     pool: asyncpg.Pool | None = None

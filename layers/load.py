@@ -366,6 +366,8 @@ def replace_layers(
         raise ImportFailed(source, f"broken reference: {_pg_detail(exc)}") from None
     except psycopg.errors.IntegrityError as exc:
         raise ImportFailed(source, f"rejected by the database: {_pg_detail(exc)}") from None
+    except psycopg.errors.ProgramLimitExceeded as exc:  # a value too long for its index
+        raise ImportFailed(source, f"a value is too long: {_pg_detail(exc)}") from None
     return results
 
 

@@ -7,6 +7,8 @@ state (``AppState.address_index``) and is reloaded when the ``addresses`` or
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Annotated, Any
 
@@ -21,6 +23,7 @@ from geo_service.features.params import parse_lonlat
 from geo_service.features.spatial import nearest_address
 from geo_service.state import AppState, app_state
 from layers.addresses import AddressIndex, default_gazetteer, parse
+from layers.addresses.normalise import CONTROL
 from layers.addresses.parse import MAX_CHARS
 
 router = APIRouter(prefix="/geo", tags=["addresses"])
@@ -28,27 +31,47 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 10_000
 
 
+async def _load(state: AppState) -> AddressIndex:
+    lv = state.layer_versions
+    version = (lv.version("addresses"), lv.version("admin_areas")) if lv else (0, 0)
+    assert state.pool is not None, "address index asked for outside the app's lifespan"
+    async with state.pool.acquire() as conn:
+        index = await AddressIndex.load_async(conn, default_gazetteer())
+    state.address_index = (version, index)
+    return index
+
+
+async def _reload(state: AppState) -> None:
+    try:
+        await _load(state)
+    except Exception as exc:  # the next request after the next change tries again
+        log.warning("address index not reloaded: %r", exc)
+
+
 async def address_index(state: AppState) -> AddressIndex:
-    """The app's address index, reloaded when the address or admin layers change."""
+    """The app's address index. When the address or admin layers change, the current one
+    keeps answering while one background task loads the new one (the rows are looked up
+    in the database anyway; only new names wait for it)."""
     lv = state.layer_versions
     version = (lv.version("addresses"), lv.version("admin_areas")) if lv else (0, 0)
     cached = state.address_index
-    if cached is not None and cached[0] == version:
+    if cached is not None:
+        if cached[0] != version and (state.address_reload is None or state.address_reload.done()):
+            state.address_reload = asyncio.create_task(_reload(state), name="onemap-address-reload")
         return cached[1]
     async with state.address_index_lock:
-        cached = state.address_index
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        assert state.pool is not None, "address index asked for outside the app's lifespan"
-        async with state.pool.acquire() as conn:
-            index = await AddressIndex.load_async(conn, default_gazetteer())
-        state.address_index = (version, index)
-        return index
+        if state.address_index is not None:
+            return state.address_index[1]
+        return await _load(state)
 
 
-async def warm_address_index(state: AppState) -> None:
+async def warm_address_index(state: AppState, versions_timeout_s: float = 10.0) -> None:
     """Load the index when a worker starts, so its first geocode does not wait for it (a
-    province's names take seconds). A failure is logged; the first request retries."""
+    province's names take seconds), once the layer versions are known (so the first
+    request does not load it again). A failure is logged; the first request retries."""
+    if state.layer_versions is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.layer_versions.connected.wait(), versions_timeout_s)
     try:
         index = await address_index(state)
     except Exception as exc:  # the request path reports it to the caller
@@ -65,7 +88,7 @@ IndexDep = Annotated[AddressIndex, Depends(get_address_index)]
 
 
 def _check_query(q: str | None) -> str:
-    if q is None or not q.strip():
+    if q is None or not CONTROL.sub("", q).strip():
         raise BadRequest("q: an address is required", code="empty_query")
     if len(q) > MAX_CHARS:
         raise BadRequest(f"q: at most {MAX_CHARS} characters", code="query_too_long")
@@ -89,8 +112,7 @@ async def geo_geocode(
     """``match_level`` is room/building/number/road/community/street/district/none;
     ``score`` is 0–1; lon/lat in degrees (EPSG:4326)."""
     query = _check_query(q)
-    async with pool.acquire() as conn:
-        (result,) = await index.geocode_many_async(conn, [query])
+    (result,) = await index.geocode_many_async(pool, [query])
     body = result.as_dict()
     body["components"] = result.parsed
     return JSONResponse(body)
@@ -109,8 +131,7 @@ async def geo_geocode_batch(index: IndexDep, pool: PoolDep, body: GeocodeBatch) 
         a[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8") if isinstance(a, str) else ""
         for a in body.addresses
     ]
-    async with pool.acquire() as conn:
-        results = await index.geocode_many_async(conn, queries, offload=len(queries) > 20)
+    results = await index.geocode_many_async(pool, queries)
     return JSONResponse({"results": [r.as_dict() for r in results], "count": len(results)})
 
 

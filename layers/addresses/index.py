@@ -312,10 +312,11 @@ class AddressIndex:
         return value
 
     async def geocode_many_async(
-        self, conn: Any, queries: Sequence[str], *, offload: bool = False
+        self, pool: Any, queries: Sequence[str], *, offload: bool = True
     ) -> list[GeocodeResult]:
-        """Geocode a batch over an asyncpg connection; ``offload`` runs the parsing and
-        matching in a thread (for batches large enough to hold up the event loop)."""
+        """Geocode a batch over an asyncpg pool, holding a connection only while a phase's
+        lookups run; ``offload`` runs the parsing and matching in a thread, off the event
+        loop."""
         job = self._job(list(queries))
 
         async def step(value: Any) -> tuple[bool, Any]:
@@ -323,7 +324,9 @@ class AddressIndex:
 
         done, value = await step(None)
         while not done:
-            done, value = await step(await answer_async(conn, value))
+            async with pool.acquire() as conn:
+                found = await answer_async(conn, value)
+            done, value = await step(found)
         return value
 
     def _job(self, queries: list[str]) -> Job:

@@ -58,7 +58,7 @@ _NOISE = re.compile(
 )
 #: Control characters and lone surrogates: never part of an address (and no database text
 #: can hold a NUL).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _PUNCT = re.compile(r"[\s,，、。.;；:：·'\"“”‘’!！?？~`|/\\_＿]+")
 _DASH = re.compile(r"[—–－‐‑~]+")
 _HASH = re.compile(r"(?<=[0-9A-Z])#(?!楼)|(?<=[0-9A-Z])#楼")
@@ -146,7 +146,7 @@ class Tracked:
 
 #: The rules in the order they apply (one list for both normalisers).
 _RULES: tuple[tuple[re.Pattern[str], Repl], ...] = (
-    (_CONTROL, ""),
+    (CONTROL, ""),
     (_BRACKETS, ""),
     (_PHONE, ""),
     (_DASH, "-"),

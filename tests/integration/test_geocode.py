@@ -181,6 +181,11 @@ async def test_http_bad_input(api: httpx.AsyncClient, q: str) -> None:
         assert r.json()["match_level"] != "room"
 
 
+async def test_http_control_characters_only_is_an_empty_query(api: httpx.AsyncClient) -> None:
+    r = await api.get("/geo/geocode", params={"q": "\x00\x01 "})
+    assert r.status_code == 400 and r.json()["code"] == "empty_query"
+
+
 async def test_http_invalid_utf8(api: httpx.AsyncClient) -> None:
     r = await api.get("/geo/geocode?q=%FF%FE%C3")
     assert r.status_code < 500

@@ -142,3 +142,22 @@ def test_owslib_edits_and_the_next_tile(db_url: str, live_server_factory) -> Non
     assert api.collection_item_delete("venues", "V7")
     r = httpx.get(f"{base}/collections/venues/items/V7", timeout=10)
     assert r.status_code == 404
+
+
+async def test_a_value_too_long_for_its_index_is_a_clear_400(client, db_url: str) -> None:
+    """An address of 1,200 characters cannot be indexed (B-tree entries hold 2,704 bytes):
+    a 400 saying so, and nothing written, not a 500."""
+    op = {"X-API-Key": create_key(db_url, "数据员", "operator")[0]}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [113.39, 22.52]},
+        # distinct characters: PostgreSQL compresses a repeated text below the limit
+        "properties": {"code": "LONG1", "full_address": "".join(map(chr, range(0x4E00, 0x5300)))},
+    }
+    r = await client.post("/collections/addresses/items", json=feature, headers=op)
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "value_too_long"
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM addresses WHERE code = 'LONG1'").fetchone() == (
+            0,
+        )
