@@ -11,8 +11,11 @@ debris_flow), roads the ``roads`` layer, gauges the ``rain_gauge`` sensors and t
 ``sensor_readings``. The static cell table (terrain, factors, susceptibility) is cached per
 (DEM file, res, static parameters, sites, roads) under ``$ONEMAP_DATA_DIR/risk_cache`` so a
 repeated nowcast only redoes the rain part. The CPU work runs in a worker thread (one at a
-time per process); the event loop only waits. Cells are written with COPY in the same
-transaction that marks the run done.
+time per process); the event loop only waits. A run levels every cell without explanations,
+then stores only its informative cells (above none, or changed since the previous run of
+the model on the same cells) with their explanations, by binary COPY into a partition of its
+own, in the same transaction that marks the run done (:mod:`emergency.cellstore`); readers
+resolve every other cell of the run as level none.
 """
 
 from __future__ import annotations
