@@ -69,7 +69,7 @@ _SECTION = r"(?:[东南西北中]?[一二三四五六七八九十]{0,2}段|[东�
 _BARE_ROAD = re.compile(r"[外内东南西北中]?(?:大道|大街|公路|横街|新街|路|街|巷|道|胡同)")
 _ROAD = re.compile(
     rf"((?:{_RC}{{0,7}}?{_RC})(?:大道|大街|公路|横街|新街|路|街(?!道)|巷|道(?![路街])|"
-    rf"胡同|里(?=\d)){_SECTION}?)(?:([甲乙丙丁]?\d+(?:-\d+)?)(号院|号|弄)(?!楼))?"
+    rf"胡同|里(?=\d)){_SECTION}?)(?:([甲乙丙丁]?\d+[A-Z]?(?:-\d+)?)(号院|号|弄)(?!楼))?"
 )
 #: An unrecognised zone before the road name (高新区丈八一路 → 丈八一路).
 _ROAD_JUNK = re.compile(
@@ -86,7 +86,7 @@ _ZONE_START = re.compile(
     r"(?:高新技术产业开发区|经济技术开发区|高新开发区|经济开发区|高新区|开发区|工业园区|新区)"
     rf"(?=[{_HAN}A-Z0-9]{{2}})"
 )
-_NUMBER = re.compile(r"([甲乙丙丁]?\d+(?:-\d+)?)(号院|号|弄)(?!楼)")
+_NUMBER = re.compile(r"([甲乙丙丁]?\d+[A-Z]?(?:-\d+)?)(号院|号|弄)(?!楼)")
 #: In a lane (弄) the next number is a building: 758弄36号 → 758弄 + 36栋.
 _LANE_BUILDING = re.compile(r"(\d+(?:-\d+)?)号(?![楼院])")
 _NAMED_BUILDING = "[东南西北中金银甲乙丙丁戊主]"

@@ -247,10 +247,12 @@ def test_names_written_alike_stay_apart(db_url: str) -> None:
         index = AddressIndex.load(conn)
         got = {q: index.geocode(conn, q) for q in (
             "华景路14号东侧花园1栋", "华景路16号西侧花园1栋", "华景路12号", "华景路16号",
+            "华景路12A号",
         )}  # fmt: skip
     assert (got["华景路14号东侧花园1栋"].match_level, got["华景路14号东侧花园1栋"].code) == (
         "building", "E6")  # fmt: skip
     assert (got["华景路16号西侧花园1栋"].match_level, got["华景路16号西侧花园1栋"].code) == (
         "building", "E7")  # fmt: skip
     assert (got["华景路12号"].match_level, got["华景路12号"].code) == ("number", "N2")
+    assert (got["华景路12A号"].match_level, got["华景路12A号"].code) == ("number", "N1")
     assert got["华景路16号"].code == "E7"

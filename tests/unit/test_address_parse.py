@@ -338,3 +338,16 @@ def test_control_characters_are_dropped() -> None:
     database text cannot even hold a NUL)."""
     assert normalise_text("翠景\x00花园\x1f3栋\x7f\udc80") == "翠景花园3栋"
     assert parse("中山路\x0012号").as_dict()["road"] == "中山路"
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "building"),
+    [
+        ("华景路12A号", "12A号", None),
+        ("深南大道88b号3栋", "88B号", "3栋"),
+        ("幸福路3A号楼", None, "3A栋"),
+    ],
+)
+def test_house_number_with_a_letter(text: str, number: str | None, building: str | None) -> None:
+    p = parse(text)
+    assert (p.house_number, p.building, p.estate) == (number, building, None)
