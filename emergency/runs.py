@@ -986,9 +986,18 @@ async def prune(
                 # cell sets no run uses any more (a day old, so never one a run being
                 # written has just made)
                 await conn.execute(
-                    "DELETE FROM risk_cell_sets AS s WHERE s.created_at < now() - interval "
-                    "'1 day' AND NOT EXISTS (SELECT 1 FROM risk_runs AS r "
-                    "WHERE r.cell_set_id = s.id)"
+                    """
+                    WITH gone AS (
+                        DELETE FROM risk_cell_sets AS s
+                        WHERE s.created_at < now() - interval '1 day'
+                          AND NOT EXISTS (SELECT 1 FROM risk_runs AS r
+                                          WHERE r.cell_set_id = s.id)
+                        RETURNING s.id
+                    ), cells AS (
+                        DELETE FROM risk_set_cells WHERE set_id IN (SELECT id FROM gone)
+                    )
+                    DELETE FROM risk_set_parents WHERE set_id IN (SELECT id FROM gone)
+                    """
                 )
         if events_keep_days > 0:
             sql = "FROM events WHERE at < now() - make_interval(secs => $1::float8 * 86400)"

@@ -196,9 +196,24 @@ async def test_prune_drops_a_run_partition_and_keeps_the_others(asyncpg_conn) ->
     recent = await _new_run(conn, age_days=1)
     levels = _levels(cells, 2)
     await _store(conn, recent, cells, levels, score, age_days=1)
-    n_old = await conn.fetchval("SELECT count(*) FROM risk_cells WHERE run_id = $1", old)
+    # a run on other cells (another district): its set goes with it
+    other = await _new_run(conn, age_days=40)
+    few = cells[:300]
+    await _store(conn, other, few, _levels(few, 4), score[:300], age_days=40)
+    other_set = await conn.fetchval("SELECT cell_set_id FROM risk_runs WHERE id = $1", other)
+    await conn.execute(
+        "UPDATE risk_cell_sets SET created_at = now() - interval '40 days' WHERE id = $1",
+        other_set,
+    )
+    n_old = await conn.fetchval(
+        "SELECT count(*) FROM risk_cells WHERE run_id = ANY($1::bigint[])", [old, other]
+    )
     out = await prune(conn, runs_keep_days=30, events_keep_days=0, dry_run=False)
-    assert out["runs"] == 1 and out["cells"] == n_old > 0
+    assert out["runs"] == 2 and out["cells"] == n_old > 0
+    for table in ("risk_cell_sets", "risk_set_cells", "risk_set_parents"):
+        key = "id" if table == "risk_cell_sets" else "set_id"
+        n = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {key} = $1", other_set)  # noqa: S608
+        assert n == 0, table
     names = {
         r["relname"]
         for r in await conn.fetch(

@@ -4,7 +4,8 @@
 partition of their own in the schema ``risk_cells_parts`` (attached when the run is written,
 dropped when it is pruned); rows written without one land in ``risk_cells_parts.cells_default``.
 A run now stores only its informative cells; the cells it covers are kept once per set
-(``risk_cell_sets``, ``risk_set_cells``, with per-parent counts in ``risk_set_parents``) and
+(``risk_cell_sets``, ``risk_set_cells``, with per-parent counts in ``risk_set_parents``; no
+foreign key on the two big ones, checking it row by row was most of their write) and
 ``risk_run_cells(run_id)`` reads every cell of a run, level none for the ones not stored;
 ``risk_run_res(run_id)`` and ``risk_run_holds(run_id, h3)`` answer without planning every
 partition.
@@ -98,9 +99,7 @@ CREATE TABLE risk_set_cells (
     set_id BIGINT NOT NULL,
     h3 BIGINT NOT NULL,
     score REAL,
-    CONSTRAINT pk_risk_set_cells PRIMARY KEY (set_id, h3),
-    CONSTRAINT fk_risk_set_cells_set_id FOREIGN KEY (set_id)
-        REFERENCES risk_cell_sets (id) ON DELETE CASCADE
+    CONSTRAINT pk_risk_set_cells PRIMARY KEY (set_id, h3)
 )
     """,
     """
@@ -110,9 +109,7 @@ CREATE TABLE risk_set_parents (
     h3 BIGINT NOT NULL,
     cells INTEGER NOT NULL,
     score_max REAL,
-    CONSTRAINT pk_risk_set_parents PRIMARY KEY (set_id, res, h3),
-    CONSTRAINT fk_risk_set_parents_set_id FOREIGN KEY (set_id)
-        REFERENCES risk_cell_sets (id) ON DELETE CASCADE
+    CONSTRAINT pk_risk_set_parents PRIMARY KEY (set_id, res, h3)
 )
     """,
     "ALTER TABLE risk_runs ADD COLUMN cell_set_id BIGINT, ADD CONSTRAINT "
