@@ -27,7 +27,7 @@ from layers.addresses.normalise import CONTROL
 from layers.addresses.parse import MAX_CHARS
 
 router = APIRouter(prefix="/geo", tags=["addresses"])
-log = logging.getLogger(__name__)
+log = logging.getLogger("onemap.geocode")
 MAX_BATCH = 10_000
 
 
