@@ -4,11 +4,8 @@
 partition of their own in the schema ``risk_cells_parts`` (attached when the run is written,
 dropped when it is pruned); rows written without one land in ``risk_cells_parts.cells_default``.
 A run now stores only its informative cells; the cells it covers are kept once per set
-(``risk_cell_sets``, ``risk_set_cells``, with per-parent counts in ``risk_set_parents``; no
-foreign key on the two big ones, checking it row by row was most of their write) and
-``risk_run_cells(run_id)`` reads every cell of a run, level none for the ones not stored;
-``risk_run_res(run_id)`` and ``risk_run_holds(run_id, h3)`` answer without planning every
-partition.
+(``risk_cell_sets``, ``risk_set_cells``, with per-parent counts in ``risk_set_parents``) and
+``risk_run_cells(run_id)`` reads every cell of a run, level none for the ones not stored.
 
 Existing rows are copied into one partition per run; existing runs keep every cell they had
 (no cell set: their stored cells are the whole run).
@@ -47,41 +44,6 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$
 """
 
-#: A run's H3 resolution, and whether it holds a cell, without planning every partition:
-#: queries naming ``risk_cells`` with a run id that is not a constant of the statement (a
-#: correlated ``r.id``) would plan and lock all partitions (one per run: thousands). The
-#: dynamic statements are planned with the run id known, so only its partition is read.
-RUN_FUNCTIONS = (
-    """
-CREATE FUNCTION risk_run_res(p_run bigint) RETURNS smallint
-LANGUAGE plpgsql STABLE AS $$
-DECLARE v_res smallint;
-BEGIN
-    SELECT s.res INTO v_res FROM risk_runs AS r JOIN risk_cell_sets AS s ON s.id = r.cell_set_id
-    WHERE r.id = p_run;
-    IF v_res IS NULL THEN
-        EXECUTE 'SELECT max(res) FROM risk_cells WHERE run_id = $1' INTO v_res USING p_run;
-    END IF;
-    RETURN v_res;
-END $$
-    """,
-    """
-CREATE FUNCTION risk_run_holds(p_run bigint, p_h3 bigint) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-DECLARE v_set bigint;
-DECLARE v_holds boolean;
-BEGIN
-    SELECT r.cell_set_id INTO v_set FROM risk_runs AS r WHERE r.id = p_run;
-    IF v_set IS NOT NULL THEN
-        RETURN EXISTS (SELECT 1 FROM risk_set_cells AS s WHERE s.set_id = v_set AND s.h3 = p_h3);
-    END IF;
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM risk_cells WHERE run_id = $1 AND h3 = $2)'
-        INTO v_holds USING p_run, p_h3;
-    RETURN v_holds;
-END $$
-    """,
-)
-
 CREATE = (
     """
 CREATE TABLE risk_cell_sets (
@@ -99,7 +61,9 @@ CREATE TABLE risk_set_cells (
     set_id BIGINT NOT NULL,
     h3 BIGINT NOT NULL,
     score REAL,
-    CONSTRAINT pk_risk_set_cells PRIMARY KEY (set_id, h3)
+    CONSTRAINT pk_risk_set_cells PRIMARY KEY (set_id, h3),
+    CONSTRAINT fk_risk_set_cells_set_id FOREIGN KEY (set_id)
+        REFERENCES risk_cell_sets (id) ON DELETE CASCADE
 )
     """,
     """
@@ -109,7 +73,9 @@ CREATE TABLE risk_set_parents (
     h3 BIGINT NOT NULL,
     cells INTEGER NOT NULL,
     score_max REAL,
-    CONSTRAINT pk_risk_set_parents PRIMARY KEY (set_id, res, h3)
+    CONSTRAINT pk_risk_set_parents PRIMARY KEY (set_id, res, h3),
+    CONSTRAINT fk_risk_set_parents_set_id FOREIGN KEY (set_id)
+        REFERENCES risk_cell_sets (id) ON DELETE CASCADE
 )
     """,
     "ALTER TABLE risk_runs ADD COLUMN cell_set_id BIGINT, ADD CONSTRAINT "
@@ -152,7 +118,6 @@ END $$
     "SELECT run_id, h3, res, level, score, factors FROM risk_cells_unpartitioned",
     "DROP TABLE risk_cells_unpartitioned",
     RUN_CELLS_FUNCTION,
-    *RUN_FUNCTIONS,
 )
 
 
@@ -177,8 +142,6 @@ CREATE TABLE risk_cells_flat (
         "FROM risk_runs AS r CROSS JOIN LATERAL risk_run_cells(r.id) AS c"
     )
     op.execute("DROP FUNCTION risk_run_cells(bigint)")
-    op.execute("DROP FUNCTION risk_run_res(bigint)")
-    op.execute("DROP FUNCTION risk_run_holds(bigint, bigint)")
     op.execute("DROP TABLE risk_cells")
     op.execute(f"DROP SCHEMA {PARTS} CASCADE")
     op.execute("ALTER TABLE risk_cells_flat RENAME TO risk_cells")
