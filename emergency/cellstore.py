@@ -12,7 +12,10 @@ lifted). Every other cell of the set was none in both runs, so reading a run **r
 absent cell as level none** without looking at any other run; its score is the static
 susceptibility for landslide runs (the score of a landslide cell) and null for flood and
 rainstorm runs (depth or rain below the first threshold is not kept). SQL readers use
-``risk_run_cells(run_id)``, which returns every cell of a run that way.
+``risk_run_cells(run_id)``, which returns every cell of a run that way, and
+``risk_run_res(run_id)`` / ``risk_run_holds(run_id, h3)``, which read only the run's
+partition (a statement naming ``risk_cells`` with a run id it does not know as a constant
+plans every partition, and a province keeps thousands).
 
 Each run's rows live in a partition of their own (``risk_cells_parts.run_<id>``): the rows
 are copied (binary COPY) into a new plain table, indexed, then attached, so pruning a run is
@@ -116,18 +119,6 @@ def copy_run_rows(
             doc = factors[i].encode()
             out.append(struct.pack("!i", len(doc) + 1) + _JSONB_V1 + doc)
     return b"".join(out)
-
-
-def copy_run_cells(
-    run_id: int,
-    res: int,
-    h3: np.ndarray,
-    level: np.ndarray,
-    score: np.ndarray,
-    factors: Sequence[str] | None,
-) -> bytes:
-    """The whole binary COPY data of :func:`copy_run_rows`."""
-    return _COPY_HEADER + copy_run_rows(run_id, res, h3, level, score, factors) + _COPY_TRAILER
 
 
 def parse_copy_bigint(data: bytes) -> np.ndarray:
