@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -106,21 +105,12 @@ def _child(step: str, folder: Path) -> dict[str, Any]:
 
 def measure(mpx: float) -> dict[str, dict[str, Any]]:
     """Every step on a DEM of ``mpx`` Mpx, each in a child process."""
-    from bench.common import REPO, BenchError
+    from bench.common import run_child
 
     with tempfile.TemporaryDirectory(prefix="onemap-cost-") as tmp:
         folder = Path(tmp)
         write_dem(folder, mpx)
-        out = {}
-        for step in STEPS:
-            proc = subprocess.run(
-                [sys.executable, "-m", "bench.bench_costs", "--child", step, str(folder)],
-                cwd=REPO, capture_output=True, text=True, timeout=7200,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                raise BenchError(f"cost step {step} at {mpx:g} Mpx failed:\n{proc.stderr[-2000:]}")
-            out[step] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return out
+        return {s: run_child("bench_costs", s, str(folder), timeout_s=7200) for s in STEPS}
 
 
 def run(ctx: Any) -> list[dict[str, Any]]:

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -255,18 +254,9 @@ def _notes(step: dict[str, Any]) -> str:
 
 
 def run(ctx: Any) -> list[dict[str, Any]]:
-    from bench.common import REPO, row
+    from bench.common import row, run_child
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_province", "--child"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    m = run_child("bench_province")
     n = f"{m['moved']['in_district'] / 1e6:.2f} M"
     moved = m["moved"]
     return [

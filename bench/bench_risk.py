@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 import time
 from typing import Any
@@ -135,18 +134,9 @@ def _dask(static: Any, rain: Any) -> dict[str, float]:
 
 
 def run(ctx: Any) -> list[dict[str, Any]]:
-    from bench.common import REPO, row
+    from bench.common import row, run_child
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bench_risk", "--child"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    m = run_child("bench_risk")
     peak_mb = max(m["maxrss_mb"], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     px = f"{SIDE_PX}×{SIDE_PX} px"
     return [

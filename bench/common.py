@@ -121,6 +121,21 @@ def row(
     }
 
 
+def run_child(module: str, *args: str, timeout_s: float = 1800) -> dict[str, Any]:
+    """Run ``python -m bench.<module> --child ARGS`` (a measurement alone in its process, so
+    its peak memory is its own) and return the JSON object it printed last."""
+    proc = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--child", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"bench.{module} {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
 def _cell(value: Any, key: str) -> str:
     if value is None:
         return ""
