@@ -39,31 +39,10 @@ CENTRE = (23.0, 108.3)  # lat, lon: Guangxi
 
 
 def synthetic_static(n: int = N_CELLS, seed: int = 11) -> Any:
-    """A static table of ``n`` res-9 cells on a disk around :data:`CENTRE` with random
-    factors and a susceptibility in four classes (no DEM needed)."""
-    import h3
-    import pandas as pd
-    from h3.api import numpy_int as h3n
+    """A static table of ``n`` res-9 cells on a disk around :data:`CENTRE` (no DEM needed)."""
+    from bench.bench_risk import synthetic_static as make
 
-    from risk_models.static import TERRAIN_FACTORS
-
-    rng = np.random.default_rng(seed)
-    k = int(np.ceil((np.sqrt(12 * n - 3) - 3) / 6)) + 1  # a disk of radius k holds 3k²+3k+1
-    centre = h3.str_to_int(h3.latlng_to_cell(*CENTRE, 9))
-    ints = np.sort(np.asarray(h3n.grid_disk(centre, k), dtype="int64"))[:n]
-    lat_lng = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in ints])
-    df = pd.DataFrame(index=pd.Index(ints, name="h3"))
-    df["lon"], df["lat"] = lat_lng[:, 1], lat_lng[:, 0]
-    for name in TERRAIN_FACTORS:
-        df[name] = rng.gamma(2.0, 5.0, ints.size)
-        df[f"iv_{name}"] = rng.normal(0, 0.5, ints.size)
-    df["score"] = rng.uniform(0, 1, ints.size)
-    df["susceptibility_class"] = np.searchsorted([0.4, 0.7, 0.9], df["score"]).astype("int8")
-    df["density_ratio"] = np.exp(3 * (df["score"] - 0.5))
-    df["p_event"] = np.clip(df["score"] * 0.01, 0, 1)
-    df["below_slope_floor"] = df["slope_deg"] < 5.0
-    df.attrs["res"] = 9
-    return df
+    return make(n, seed, centre=CENTRE)
 
 
 def storm_gauges(static: Any, centre_lonlat: tuple[float, float], seed: int = 3) -> Any:
