@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.common import REPO, BenchError, row
+from bench.common import REPO, BenchError, child_pids, row
 from layers.addresses import parse
 from layers.addresses.accuracy import AccuracyReport, evaluate, load_annotated, score
 from layers.addresses.gazetteer import default_gazetteer
@@ -104,12 +103,6 @@ def measure(url: str) -> dict[str, float]:
     }
 
 
-def _workers(pid: int) -> list[int]:
-    """The server's worker processes (the children of its supervisor)."""
-    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(k) for k in kids]
-
-
 def measure_server(ctx: Any, workers: int = 2) -> dict[str, float]:
     """Through HTTP on a warm ``onemap serve --workers 2``: batch throughput with two
     clients per worker posting 1,000 addresses at a time, the p99 of single ``GET
@@ -148,7 +141,7 @@ def measure_server(ctx: Any, workers: int = 2) -> dict[str, float]:
             lat.append(time.perf_counter() - t)
             if r.status_code != 200:
                 raise BenchError(f"GET /geo/geocode → {r.status_code}")
-    rss = [_rss_mb(pid) for pid in _workers(server.proc.pid)]
+    rss = [_rss_mb(pid) for pid in child_pids(server.proc.pid)]
     server.stop()
     return {"batch_rate": batch_rate, "p99_ms": _p99(lat), "worker_mb": max(rss, default=0.0)}
 

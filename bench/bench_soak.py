@@ -28,22 +28,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import BenchContext, BenchError, http_get, load_average, row, run_wrk
+from bench.common import (
+    BenchContext,
+    BenchError,
+    child_pids,
+    http_get,
+    load_average,
+    row,
+    run_wrk,
+)
 
 CONNECTIONS = 64
 WARMUP_S = 20.0
 N_PATHS = 4000
 #: Seconds between two /health requests during the heavy mix.
 HEALTH_EVERY_S = 0.25
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        kids = task / "children"
-        if kids.exists():
-            out += [int(p) for p in kids.read_text().split()]
-    return out
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -56,7 +55,7 @@ def tree_rss_mb(pid: int) -> float:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
-            todo += _children(p)
+            todo += child_pids(p)
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total_kb / 1024

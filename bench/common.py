@@ -121,6 +121,16 @@ def row(
     }
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (Linux ``/proc``), e.g. a server's workers."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        kids = task / "children"
+        if kids.exists():
+            out += [int(p) for p in kids.read_text().split()]
+    return out
+
+
 def run_child(module: str, *args: str, timeout_s: float = 1800) -> dict[str, Any]:
     """Run ``python -m bench.<module> --child ARGS`` (a measurement alone in its process, so
     its peak memory is its own) and return the JSON object it printed last."""
