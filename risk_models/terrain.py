@@ -254,9 +254,16 @@ def flow_raster(d8: np.ndarray, transform: Affine) -> pyflwdir.FlwdirRaster:
 
 
 def upstream_area_km2(flw: pyflwdir.FlwdirRaster) -> np.ndarray:
-    """Flow accumulation as upstream area in km² including the cell itself (float32, NaN)."""
-    upa = flw.upstream_area(unit="km2").astype("float32")
-    upa[upa < 0] = np.nan
+    """Flow accumulation as upstream area in km² including the cell itself (float32, NaN).
+
+    Cells are counted exactly (integers) and then scaled by the pixel area, so the windowed
+    chain (:mod:`risk_models.terrain_tiles`), which adds counts across tiles, gives the same
+    values bit for bit; pyflwdir's own km² sum rounds in float32 along long paths.
+    """
+    cells = flw.upstream_area(unit="cell")
+    pixel_m2 = abs(flw.transform.a * flw.transform.e)
+    upa = (cells.astype("float64") * pixel_m2 / 1e6).astype("float32")
+    upa[cells < 0] = np.nan
     return upa
 
 
