@@ -1,8 +1,10 @@
 """The risk pipeline on ``dask.distributed``: the same code, chunked, identical results.
 
+* terrain: every tile task of the windowed chain (:mod:`risk_models.terrain_tiles`) runs on
+  the workers; the client solves the small perimeter graphs between the passes;
 * static table: pixel → H3 assignment runs per band of raster rows on the workers (the same
-  bands as in-process, :func:`risk_models.h3raster.row_windows`); terrain hydrology (a global
-  flow routing) and the per-cell aggregation run once in the client;
+  bands as in-process, :func:`risk_models.h3raster.row_windows`); the per-cell aggregation
+  runs once in the client;
 * nowcast: cells are split by H3 parent cell (``parent_res``) into contiguous groups, each
   group's rain metrics, levels and explanations computed on a worker; everything per cell is
   element-wise, so the rows equal the in-process ones bit for bit.
@@ -147,6 +149,18 @@ def build_static_dask(
         roads_lonlat=roads_lonlat,
         map_windows=client_map(client),
     )
+
+
+def derive_terrain_dask(
+    dem_path: str | Path, out_dir: str | Path, *, client: Any, **kw: Any
+) -> dict[str, Path]:
+    """:func:`risk_models.terrain_tiles.derive_terrain_tiled` with the tile tasks on the Dask
+    workers (they read and write the per-tile files in ``out_dir``, so workers on other
+    machines need it on a shared file system). A task whose worker dies is retried on another
+    one: tasks only read the previous step's files and overwrite their own."""
+    from risk_models.terrain_tiles import derive_terrain_tiled
+
+    return derive_terrain_tiled(dem_path, out_dir, map_fn=client_map(client), **kw)
 
 
 def parent_cells(cells: np.ndarray, parent_res: int) -> np.ndarray:

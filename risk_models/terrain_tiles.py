@@ -931,16 +931,18 @@ def derive_terrain_tiled(
                 for ti, e in enumerate(edges)
             ],
         )
-        paths = {}
+        done = []
         for layer in LAYERS:
             dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
             vrt = _write_vrt(work, layer, grid, dtype)
-            dst = out / f"{layer}.tif"
-            rasterio.shutil.copy(vrt, dst, driver="COG", compress="DEFLATE")
-            paths[layer] = dst
+            rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
+            done.append(layer)
             if progress:
-                progress("write", len(paths), len(LAYERS))
-        return paths
+                progress("write", len(done), len(LAYERS))
+        # only a finished run replaces the layers of an earlier one
+        for layer in LAYERS:
+            shutil.move(work / f"{layer}.cog.tif", out / f"{layer}.tif")
+        return {layer: out / f"{layer}.tif" for layer in LAYERS}
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)

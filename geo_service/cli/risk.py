@@ -106,22 +106,79 @@ def _errors() -> Iterator[None]:
         raise fail(f"{type(exc).__name__}: {exc}") from None
 
 
+#: DEMs above this size (million pixels) run in tiles by default.
+TILED_FROM_MPX = 16
+
+
 @risk_app.command("terrain")
 def terrain_cmd(
     dem: Annotated[Path, typer.Argument(help="DEM GeoTIFF in any CRS (heights in metres)")],
     out: Annotated[Path, typer.Option("--out", help="Output directory for the COGs")],
     stream_area_km2: Annotated[float, typer.Option(help="Stream threshold, km²")] = 1.0,
     nodata: NodataOpt = None,
+    tile_px: Annotated[
+        int | None,
+        typer.Option(
+            "--tile-px",
+            help="Work in tiles of this many pixels a side (memory bounded by the tile, same "
+            "results). Default: tiles of 2048 when the DEM is projected and over "
+            f"{TILED_FROM_MPX} Mpx, or on Dask; else the whole DEM in memory",
+            min=64,
+        ),
+    ] = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Derive filled DEM, D8, upstream area, streams, slope, relief, curvature, HAND, TWI."""
     from risk_models.terrain import derive_terrain
 
-    with _errors(), _dem_warnings(), console.status(f"terrain of {dem}"):
-        paths = derive_terrain(dem, out, stream_area_km2=stream_area_km2, nodata=nodata)
+    tiled = tile_px is not None or scheduler is not None or _large_projected(dem)
+    with _errors(), _dem_warnings():
+        if tiled:
+            paths = _terrain_tiles(dem, out, stream_area_km2, nodata, tile_px, scheduler)
+        else:
+            with console.status(f"terrain of {dem}"):
+                paths = derive_terrain(dem, out, stream_area_km2=stream_area_km2, nodata=nodata)
     table = Table("layer", "file")
     for name, path in paths.items():
         table.add_row(name, str(path))
     console.print(table)
+
+
+def _large_projected(dem: Path) -> bool:
+    import rasterio
+
+    try:
+        with rasterio.open(dem) as src:
+            return bool(
+                src.crs is not None
+                and not src.crs.is_geographic
+                and src.width * src.height > TILED_FROM_MPX * 1e6
+            )
+    except rasterio.errors.RasterioIOError:
+        return False  # the in-memory path reports the unreadable file
+
+
+def _terrain_tiles(
+    dem: Path, out: Path, stream_area_km2: float, nodata: float | None, tile_px: int | None,
+    scheduler: str | None,
+) -> dict[str, Path]:  # fmt: skip
+    from risk_models.dask_runner import derive_terrain_dask
+    from risk_models.terrain_tiles import derive_terrain_tiled
+
+    with _maybe_client(scheduler) as client, progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def step(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done)
+
+        kw: dict[str, Any] = {"stream_area_km2": stream_area_km2, "nodata": nodata}
+        if tile_px is not None:
+            kw["tile_px"] = tile_px
+        if client is None:
+            return derive_terrain_tiled(dem, out, progress=step, **kw)
+        return derive_terrain_dask(dem, out, client=client, progress=step, **kw)
 
 
 def _dates(values: pd.Series) -> pd.Series:

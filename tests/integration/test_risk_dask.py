@@ -109,3 +109,52 @@ def test_no_worker_is_a_loud_failure_not_a_hang(dem: Path) -> None:
         pytest.raises(DistributedRunFailed, match="no Dask worker"),
     ):
         nowcast_dask(local, rain, "flood", client=client, timeout_s=3)
+
+
+def _layers(folder: Path) -> dict[str, np.ndarray]:
+    import rasterio
+
+    out = {}
+    for path in sorted(folder.glob("*.tif")):
+        with rasterio.open(path) as ds:
+            out[path.stem] = ds.read(1)
+    return out
+
+
+def test_windowed_terrain_on_workers_survives_a_killed_worker(tmp_path: Path) -> None:
+    """The tile tasks run on two workers; one is killed while it runs flow directions. Its
+    tasks are retried on the other and every layer equals the in-process run."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from risk_models.dask_runner import derive_terrain_dask
+    from risk_models.terrain_tiles import derive_terrain_tiled
+
+    dem = write_dem(tmp_path / "dem.tif", n=600, seed=3)
+    kw = {"stream_area_km2": 0.05, "tile_px": 60, "halo_px": 4}
+    derive_terrain_tiled(dem, tmp_path / "local", **kw)
+    killed: list[str] = []
+    with dask_client("local", n_workers=2) as client:
+        pids = client.run(os.getpid)
+
+        def kill_during_directions() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                for worker, keys in client.processing().items():
+                    if any("_local_pass" in str(k) for k in keys):
+                        os.kill(pids[worker], signal.SIGKILL)
+                        killed.append(worker)
+                        return
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=kill_during_directions, daemon=True)
+        watcher.start()
+        derive_terrain_dask(dem, tmp_path / "remote", client=client, **kw)
+        watcher.join(timeout=1)
+    assert killed, "no worker was running a flow-direction task to kill"
+    local, remote = _layers(tmp_path / "local"), _layers(tmp_path / "remote")
+    assert set(local) == set(remote) and len(local) == 15
+    for name, want in local.items():
+        assert np.array_equal(remote[name], want, equal_nan=True), name

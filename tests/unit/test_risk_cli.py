@@ -52,6 +52,26 @@ def test_terrain_writes_cogs(files, tmp_path) -> None:
     assert (tmp_path / "t" / "hand_m.tif").exists() and (tmp_path / "t" / "twi.tif").exists()
 
 
+def test_terrain_in_tiles_writes_the_same_layers(files, tmp_path) -> None:
+    code, out = invoke("terrain", files["dem"], "--out", tmp_path / "whole")
+    assert code == 0, out
+    code, out = invoke("terrain", files["dem"], "--out", tmp_path / "tiles", "--tile-px", 64)
+    assert code == 0, out
+    for name in ("filled_m", "flowdir_d8", "uparea_km2", "hand_m", "dist_stream_m", "relief_m"):
+        with rasterio.open(tmp_path / "whole" / f"{name}.tif") as a:
+            with rasterio.open(tmp_path / "tiles" / f"{name}.tif") as b:
+                assert np.array_equal(a.read(1), b.read(1), equal_nan=True), name
+    # a geographic DEM cannot be tiled: a clear error, not a traceback
+    geo = tmp_path / "geo.tif"
+    with rasterio.open(
+        geo, "w", driver="GTiff", height=80, width=80, count=1, dtype="float32",
+        crs="EPSG:4326", transform=Affine(0.001, 0, 110, 0, -0.001, 25),
+    ) as dst:  # fmt: skip
+        dst.write(np.tile(np.linspace(100, 200, 80, dtype="float32"), (80, 1)), 1)
+    code, out = invoke("terrain", geo, "--out", tmp_path / "g", "--tile-px", 64)
+    assert code == 1 and "projected" in out, out
+
+
 def test_susceptibility_table(files) -> None:
     df = pd.read_csv(files["static"])
     assert {"h3", "score", "class"} <= set(df.columns)
