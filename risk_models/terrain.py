@@ -160,9 +160,9 @@ def read_dem(path: str | Path, *, nodata: float | None = None, band: int = 1) ->
     return Dem(data, transform, crs)
 
 
-def _to_utm(data: np.ndarray, transform: Affine, crs: CRS) -> tuple[np.ndarray, Affine, CRS]:
-    """Reproject a geographic float32 DEM (NaN no-data) to its local UTM zone (bilinear)."""
-    rows, cols = data.shape
+def utm_grid(transform: Affine, crs: CRS, cols: int, rows: int) -> tuple[CRS, Affine, int, int]:
+    """The square-pixel grid in the local UTM zone that a geographic DEM is reprojected to:
+    ``(crs, transform, width, height)``."""
     cx, cy = transform @ (cols / 2.0, rows / 2.0)
     dst_crs = utm_crs_for(cx, cy)
     left, top = transform @ (0, 0)
@@ -175,6 +175,13 @@ def _to_utm(data: np.ndarray, transform: Affine, crs: CRS) -> tuple[np.ndarray, 
     dst_transform, width, height = calculate_default_transform(
         crs, dst_crs, cols, rows, left=left, bottom=bottom, right=right, top=top, resolution=res
     )
+    return dst_crs, dst_transform, int(width), int(height)
+
+
+def _to_utm(data: np.ndarray, transform: Affine, crs: CRS) -> tuple[np.ndarray, Affine, CRS]:
+    """Reproject a geographic float32 DEM (NaN no-data) to its local UTM zone (bilinear)."""
+    rows, cols = data.shape
+    dst_crs, dst_transform, width, height = utm_grid(transform, crs, cols, rows)
     out = np.full((int(height), int(width)), np.nan, dtype="float32")
     reproject(
         data,

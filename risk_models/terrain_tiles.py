@@ -782,21 +782,85 @@ def dem_grid(path: str | Path, tile_px: int = TILE_PX) -> Grid:
     """The grid of a projected DEM file.
 
     Raises:
-        DemError: unreadable, no CRS, or geographic (reproject it to a metric CRS first).
+        DemError: unreadable, no CRS, or geographic (see :func:`warp_to_utm`).
     """
+    with _open_dem(path) as src:
+        if src.crs.is_geographic:
+            raise DemError(f"{path}: a geographic DEM must be reprojected first (warp_to_utm)")
+        return Grid(src.height, src.width, src.transform, src.crs.to_wkt(), int(tile_px))
+
+
+def _open_dem(path: str | Path) -> Any:
     try:
-        src_ctx = rasterio.open(path)
+        src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise DemError(f"{path}: cannot be read as a raster ({exc})") from exc
-    with src_ctx as src:
-        if src.crs is None:
-            raise DemError(f"{path}: the DEM has no CRS; assign one (e.g. gdal_edit -a_srs)")
-        if src.crs.is_geographic:
-            raise DemError(
-                f"{path}: windowed terrain needs a projected DEM (metres); reproject it first, "
-                "e.g. gdalwarp -t_srs EPSG:326xx -r bilinear"
-            )
-        return Grid(src.height, src.width, src.transform, src.crs.to_wkt(), int(tile_px))
+    if src.crs is None:
+        src.close()
+        raise DemError(f"{path}: the DEM has no CRS; assign one (e.g. gdal_edit -a_srs)")
+    return src
+
+
+def is_geographic(path: str | Path) -> bool:
+    with _open_dem(path) as src:
+        return bool(src.crs.is_geographic)
+
+
+def warp_to_utm(
+    path: str | Path, out: str | Path, *, nodata: float | None = None, band: int = 1,
+    block_px: int = TILE_PX,
+) -> Path:  # fmt: skip
+    """Reproject a geographic DEM (bilinear) to the UTM grid :func:`terrain.read_dem` uses,
+    block by block through a GDAL warped VRT: memory bounded by the block, not the DEM.
+
+    The file's no-data and ``nodata`` are first set to NaN in a float32 copy (block by block),
+    so both stay out of the interpolation, as in the whole-raster path.
+    """
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    out = Path(out)
+    masked = out.with_name(out.stem + "_masked.tif")
+    tiled = {"tiled": True, "blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER"}
+    with _open_dem(path) as src:
+        profile = {
+            "driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
+            "dtype": "float32", "crs": src.crs, "transform": src.transform, "nodata": math.nan,
+            **tiled,
+        }  # fmt: skip
+        with rasterio.open(masked, "w", **profile) as dst:
+            for win in _blocks(src.height, src.width, block_px):
+                z = src.read(band, window=win, out_dtype="float32")
+                for value in (src.nodata, nodata):
+                    if value is not None:
+                        z[z == np.float32(value)] = np.nan
+                dst.write(z, 1, window=win)
+    with rasterio.open(masked) as src:
+        dst_crs, transform, width, height = terrain.utm_grid(
+            src.transform, src.crs, src.width, src.height
+        )
+        profile = {
+            "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32",
+            "crs": dst_crs, "transform": transform, "nodata": math.nan, **tiled,
+        }  # fmt: skip
+        with (
+            WarpedVRT(
+                src, crs=dst_crs, transform=transform, width=width, height=height,
+                resampling=Resampling.bilinear, src_nodata=math.nan, nodata=math.nan,
+                dtype="float32",
+            ) as vrt,
+            rasterio.open(out, "w", **profile) as dst,
+        ):  # fmt: skip
+            for win in _blocks(height, width, block_px):
+                dst.write(vrt.read(1, window=win), 1, window=win)
+    masked.unlink()
+    return out
+
+
+def _blocks(height: int, width: int, block: int) -> Iterator[Window]:
+    for r0 in range(0, height, block):
+        for c0 in range(0, width, block):
+            yield Window(c0, r0, min(block, width - c0), min(block, height - r0))
 
 
 def check_dem(src: Source, grid: Grid) -> None:
@@ -853,17 +917,34 @@ def derive_terrain_tiled(
     """
     if stream_area_km2 <= 0:
         raise terrain.RasterError("stream_area_km2 must be > 0")
-    grid = dem_grid(dem_path, tile_px)
-    src = Source(str(dem_path), nodata)
-    check_dem(src, grid)
-    relief_px = max(3, int(round(relief_window_m / grid.res_m[0])) | 1)
-    halo = max(int(halo_px), relief_px // 2 + 1, 2)
-    run = map_fn or _in_process
+    geographic = is_geographic(dem_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     own_work = work_dir is None
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(".tiles", dir=out))
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        if geographic:
+            dem_path = warp_to_utm(dem_path, work / "dem_utm.tif", nodata=nodata, block_px=tile_px)
+            nodata = None
+        grid = dem_grid(dem_path, tile_px)
+        src = Source(str(dem_path), nodata)
+        check_dem(src, grid)
+        return _derive(
+            grid, src, out, work, stream_area_km2, relief_window_m, halo_px, map_fn, progress
+        )
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _derive(
+    grid: Grid, src: Source, out: Path, work: Path, stream_area_km2: float,
+    relief_window_m: float, halo_px: int, map_fn: MapFn | None, progress: Progress | None,
+) -> dict[str, Path]:  # fmt: skip
+    relief_px = max(3, int(round(relief_window_m / grid.res_m[0])) | 1)
+    halo = max(int(halo_px), relief_px // 2 + 1, 2)
+    run = map_fn or _in_process
     tiles = range(len(grid.tiles()))
     wk = str(work)
 
@@ -875,74 +956,64 @@ def derive_terrain_tiled(
                 progress(name, i, len(items))
         return results
 
-    try:
-        parts = stage("fill", _fill_pass1, [(src, grid, ti, wk) for ti in tiles])
-        levels = _fill_levels(parts)
-        del parts
-        stage("fill levels", _fill_pass2, [(src, grid, ti, wk, levels[ti]) for ti in tiles])
-        for layer in ("elev_m", "filled_m", "sink_depth_m"):
-            _write_vrt(work, layer, grid, "float32")
-        parts = stage("directions", _local_pass, [(grid, ti, wk, halo, relief_px) for ti in tiles])
-        for layer in (
-            "slope_deg",
-            "relief_m",
-            "curv_profile_per_m",
-            "curv_plan_per_m",
-            "curv_total_per_m",
-        ):
-            _write_vrt(work, layer, grid, "float32")
-        _write_vrt(work, "flowdir_d8", grid, "uint8")
-        forest = _forest(parts)
-        base = np.concatenate([p["exit_base"] for p in parts])
-        del parts
-        total = _sum_along(forest.order, forest.nxt, base)
-        tiles_across = -(-grid.width // grid.tile_px)
-        dst_tile = (forest.dst // grid.width // grid.tile_px) * tiles_across + (
-            forest.dst % grid.width // grid.tile_px
-        )
-        by_tile = np.argsort(dst_tile, kind="stable")
-        cuts = np.searchsorted(dst_tile[by_tile], np.arange(len(tiles) + 1))
-        inflows = [by_tile[cuts[ti] : cuts[ti + 1]] for ti in tiles]
-        parts = stage(
-            "accumulation",
-            _accumulate_pass,
-            [
-                (grid, ti, wk, forest.dst[k], total[k], stream_area_km2)
-                for ti, k in enumerate(inflows)
-            ],
-        )
-        _write_vrt(work, "uparea_km2", grid, "float32")
-        pg = np.concatenate([p["perim_g"] for p in parts])
-        ph = np.concatenate([p["h"] for p in parts])
-        pu = np.concatenate([p["u"] for p in parts])
-        pex = np.concatenate([p["ex"] for p in parts])
-        del parts
-        order = np.argsort(pg)
-        pg, ph, pu, pex = pg[order], ph[order], pu[order], pex[order]
-        pos = np.searchsorted(pg, forest.dst)
-        resolved = pex[pos] < 0
-        exit_h, exit_u = _resolve_down(forest.order, forest.nxt, ph[pos], pu[pos], resolved)
-        edges = [slice(forest.offsets[ti], forest.offsets[ti + 1]) for ti in tiles]
-        stage(
-            "drainage",
-            _drain_pass,
-            [
-                (grid, ti, wk, exit_h[e], exit_u[e], stream_area_km2, halo)
-                for ti, e in enumerate(edges)
-            ],
-        )
-        done = []
-        for layer in LAYERS:
-            dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
-            vrt = _write_vrt(work, layer, grid, dtype)
-            rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
-            done.append(layer)
-            if progress:
-                progress("write", len(done), len(LAYERS))
-        # only a finished run replaces the layers of an earlier one
-        for layer in LAYERS:
-            shutil.move(work / f"{layer}.cog.tif", out / f"{layer}.tif")
-        return {layer: out / f"{layer}.tif" for layer in LAYERS}
-    finally:
-        if own_work:
-            shutil.rmtree(work, ignore_errors=True)
+    parts = stage("fill", _fill_pass1, [(src, grid, ti, wk) for ti in tiles])
+    levels = _fill_levels(parts)
+    del parts
+    stage("fill levels", _fill_pass2, [(src, grid, ti, wk, levels[ti]) for ti in tiles])
+    for layer in ("elev_m", "filled_m", "sink_depth_m"):
+        _write_vrt(work, layer, grid, "float32")
+    parts = stage("directions", _local_pass, [(grid, ti, wk, halo, relief_px) for ti in tiles])
+    for layer in (
+        "slope_deg",
+        "relief_m",
+        "curv_profile_per_m",
+        "curv_plan_per_m",
+        "curv_total_per_m",
+    ):
+        _write_vrt(work, layer, grid, "float32")
+    _write_vrt(work, "flowdir_d8", grid, "uint8")
+    forest = _forest(parts)
+    base = np.concatenate([p["exit_base"] for p in parts])
+    del parts
+    total = _sum_along(forest.order, forest.nxt, base)
+    tiles_across = -(-grid.width // grid.tile_px)
+    dst_tile = (forest.dst // grid.width // grid.tile_px) * tiles_across + (
+        forest.dst % grid.width // grid.tile_px
+    )
+    by_tile = np.argsort(dst_tile, kind="stable")
+    cuts = np.searchsorted(dst_tile[by_tile], np.arange(len(tiles) + 1))
+    inflows = [by_tile[cuts[ti] : cuts[ti + 1]] for ti in tiles]
+    parts = stage(
+        "accumulation",
+        _accumulate_pass,
+        [(grid, ti, wk, forest.dst[k], total[k], stream_area_km2) for ti, k in enumerate(inflows)],
+    )
+    _write_vrt(work, "uparea_km2", grid, "float32")
+    pg = np.concatenate([p["perim_g"] for p in parts])
+    ph = np.concatenate([p["h"] for p in parts])
+    pu = np.concatenate([p["u"] for p in parts])
+    pex = np.concatenate([p["ex"] for p in parts])
+    del parts
+    order = np.argsort(pg)
+    pg, ph, pu, pex = pg[order], ph[order], pu[order], pex[order]
+    pos = np.searchsorted(pg, forest.dst)
+    resolved = pex[pos] < 0
+    exit_h, exit_u = _resolve_down(forest.order, forest.nxt, ph[pos], pu[pos], resolved)
+    edges = [slice(forest.offsets[ti], forest.offsets[ti + 1]) for ti in tiles]
+    stage(
+        "drainage",
+        _drain_pass,
+        [(grid, ti, wk, exit_h[e], exit_u[e], stream_area_km2, halo) for ti, e in enumerate(edges)],
+    )
+    done = []
+    for layer in LAYERS:
+        dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
+        vrt = _write_vrt(work, layer, grid, dtype)
+        rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
+        done.append(layer)
+        if progress:
+            progress("write", len(done), len(LAYERS))
+    # only a finished run replaces the layers of an earlier one
+    for layer in LAYERS:
+        shutil.move(work / f"{layer}.cog.tif", out / f"{layer}.tif")
+    return {layer: out / f"{layer}.tif" for layer in LAYERS}

@@ -121,7 +121,7 @@ def terrain_cmd(
         typer.Option(
             "--tile-px",
             help="Work in tiles of this many pixels a side (memory bounded by the tile, same "
-            "results). Default: tiles of 2048 when the DEM is projected and over "
+            "results). Default: tiles of 2048 when the DEM is over "
             f"{TILED_FROM_MPX} Mpx, or on Dask; else the whole DEM in memory",
             min=64,
         ),
@@ -131,7 +131,7 @@ def terrain_cmd(
     """Derive filled DEM, D8, upstream area, streams, slope, relief, curvature, HAND, TWI."""
     from risk_models.terrain import derive_terrain
 
-    tiled = tile_px is not None or scheduler is not None or _large_projected(dem)
+    tiled = tile_px is not None or scheduler is not None or _large(dem)
     with _errors(), _dem_warnings():
         if tiled:
             paths = _terrain_tiles(dem, out, stream_area_km2, nodata, tile_px, scheduler)
@@ -144,16 +144,12 @@ def terrain_cmd(
     console.print(table)
 
 
-def _large_projected(dem: Path) -> bool:
+def _large(dem: Path) -> bool:
     import rasterio
 
     try:
         with rasterio.open(dem) as src:
-            return bool(
-                src.crs is not None
-                and not src.crs.is_geographic
-                and src.width * src.height > TILED_FROM_MPX * 1e6
-            )
+            return bool(src.width * src.height > TILED_FROM_MPX * 1e6)
     except rasterio.errors.RasterioIOError:
         return False  # the in-memory path reports the unreadable file
 

@@ -61,15 +61,20 @@ def test_terrain_in_tiles_writes_the_same_layers(files, tmp_path) -> None:
         with rasterio.open(tmp_path / "whole" / f"{name}.tif") as a:
             with rasterio.open(tmp_path / "tiles" / f"{name}.tif") as b:
                 assert np.array_equal(a.read(1), b.read(1), equal_nan=True), name
-    # a geographic DEM cannot be tiled: a clear error, not a traceback
+    # a DEM in degrees is warped to UTM block by block first, as the whole-raster path does
     geo = tmp_path / "geo.tif"
     with rasterio.open(
         geo, "w", driver="GTiff", height=80, width=80, count=1, dtype="float32",
         crs="EPSG:4326", transform=Affine(0.001, 0, 110, 0, -0.001, 25),
     ) as dst:  # fmt: skip
         dst.write(np.tile(np.linspace(100, 200, 80, dtype="float32"), (80, 1)), 1)
-    code, out = invoke("terrain", geo, "--out", tmp_path / "g", "--tile-px", 64)
-    assert code == 1 and "projected" in out, out
+    for name, extra in (("g1", []), ("g2", ["--tile-px", 64])):
+        code, out = invoke("terrain", geo, "--out", tmp_path / name, *extra)
+        assert code == 0, out
+    with rasterio.open(tmp_path / "g1" / "hand_m.tif") as a:
+        with rasterio.open(tmp_path / "g2" / "hand_m.tif") as b:
+            assert a.crs == b.crs and a.crs.to_epsg() == 32649
+            assert np.array_equal(a.read(1), b.read(1), equal_nan=True)
 
 
 def test_susceptibility_table(files) -> None:

@@ -21,7 +21,7 @@ def write_dem(path: Path, z: np.ndarray, res: float = 30.0, crs: str = UTM49) ->
     t = (
         Affine(res, 0, 500000, 0, -res, 2500000)
         if crs == UTM49
-        else Affine(0.001, 0, 110, 0, -0.001, 25)
+        else Affine(0.0003, 0, 110, 0, -0.0003, 25)
     )
     with rasterio.open(
         path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
@@ -110,12 +110,29 @@ def test_a_dem_without_streams_has_no_distance(tmp_path):
         assert np.isnan(ds.read(1)).all()
 
 
+def test_a_geographic_dem_is_warped_in_blocks_like_the_whole_raster(tmp_path):
+    # degrees, with the sea stored as 0: warped to UTM block by block, sea left out
+    z = rough_dem(4, 200) + 60
+    z[:30, :50] = 0
+    path = write_dem(tmp_path / "geo.tif", z, crs="EPSG:4326")
+    kw = {"stream_area_km2": 0.05, "relief_window_m": 300.0}
+    out = terrain_tiles.derive_terrain_tiled(
+        path, tmp_path / "out", nodata=0, tile_px=64, halo_px=4, **kw
+    )
+    ref = in_memory(path, nodata=0, **kw)
+    assert differing(out, ref) == dict.fromkeys(ref, 0)
+    with rasterio.open(out["elev_m"]) as ds:
+        assert ds.crs.to_epsg() == 32649 and ds.shape != z.shape
+    # the file's own no-data (-9999, the hole) and the sea's 0 both stay out of the warp
+    with rasterio.open(path) as ds:
+        assert ds.nodata == -9999 and (ds.read(1) == -9999).sum() > 0
+    with rasterio.open(out["elev_m"]) as ds:
+        elev = ds.read(1)
+    assert np.nanmin(elev) > 50 and np.isnan(elev).sum() > 30 * 50
+
+
 def test_bad_dems_are_refused(tmp_path):
     z = rough_dem(0, 40)
-    with pytest.raises(DemError, match="projected"):
-        terrain_tiles.derive_terrain_tiled(
-            write_dem(tmp_path / "geo.tif", z, crs="EPSG:4326"), tmp_path / "o"
-        )
     with pytest.raises(DemError, match="no-data"):
         terrain_tiles.derive_terrain_tiled(
             write_dem(tmp_path / "none.tif", np.full((20, 20), np.nan, "float32")), tmp_path / "o"
