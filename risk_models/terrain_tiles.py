@@ -701,6 +701,13 @@ def _stream_distance(
     raise AssertionError("unreachable: the last window holds the whole raster")
 
 
+def _write_cog(work: Path, layer: str, grid: Grid) -> None:
+    """One layer's COG, copied from the VRT of its tiles (GDAL streams it block by block)."""
+    dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
+    vrt = _write_vrt(work, layer, grid, dtype)
+    rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
+
+
 # --- global solves -------------------------------------------------------------------------
 
 
@@ -948,6 +955,11 @@ def _derive(
     tiles = range(len(grid.tiles()))
     wk = str(work)
 
+    def solved(name: str) -> None:
+        """Marks the end of a serial solve in the caller (for timings)."""
+        if progress:
+            progress(f"{name} solve", 1, 1)
+
     def stage(name: str, fn: Callable[..., Any], items: Sequence[Any]) -> list[Any]:
         results = []
         for i, r in enumerate(run(fn, items), start=1):
@@ -959,7 +971,11 @@ def _derive(
     parts = stage("fill", _fill_pass1, [(src, grid, ti, wk) for ti in tiles])
     levels = _fill_levels(parts)
     del parts
+    solved("fill")
     stage("fill levels", _fill_pass2, [(src, grid, ti, wk, levels[ti]) for ti in tiles])
+    for ti in tiles:
+        for kind in ("fill", "label"):
+            (work / f"{kind}_{ti}.npy").unlink()
     for layer in ("elev_m", "filled_m", "sink_depth_m"):
         _write_vrt(work, layer, grid, "float32")
     parts = stage("directions", _local_pass, [(grid, ti, wk, halo, relief_px) for ti in tiles])
@@ -976,6 +992,7 @@ def _derive(
     base = np.concatenate([p["exit_base"] for p in parts])
     del parts
     total = _sum_along(forest.order, forest.nxt, base)
+    solved("accumulation")
     tiles_across = -(-grid.width // grid.tile_px)
     dst_tile = (forest.dst // grid.width // grid.tile_px) * tiles_across + (
         forest.dst % grid.width // grid.tile_px
@@ -999,20 +1016,14 @@ def _derive(
     pos = np.searchsorted(pg, forest.dst)
     resolved = pex[pos] < 0
     exit_h, exit_u = _resolve_down(forest.order, forest.nxt, ph[pos], pu[pos], resolved)
+    solved("drainage")
     edges = [slice(forest.offsets[ti], forest.offsets[ti + 1]) for ti in tiles]
     stage(
         "drainage",
         _drain_pass,
         [(grid, ti, wk, exit_h[e], exit_u[e], stream_area_km2, halo) for ti, e in enumerate(edges)],
     )
-    done = []
-    for layer in LAYERS:
-        dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
-        vrt = _write_vrt(work, layer, grid, dtype)
-        rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
-        done.append(layer)
-        if progress:
-            progress("write", len(done), len(LAYERS))
+    stage("write", _write_cog, [(work, layer, grid) for layer in LAYERS])
     # only a finished run replaces the layers of an earlier one
     for layer in LAYERS:
         shutil.move(work / f"{layer}.cog.tif", out / f"{layer}.tif")
