@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 #: Default tile side (pixels) and halo (pixels) of the windowed chain.
 TILE_PX = 2048
 HALO_PX = 64
+#: Widest window (pixels a side) a tile is widened to for a flat or a far stream: about 2.5 GB
+#: for the flat directions of a 4096² window.
+MAX_WINDOW_PX = 4096
 #: Layers written, in the order of :func:`risk_models.terrain.terrain_arrays`.
 LAYERS = (
     "elev_m", "filled_m", "sink_depth_m", "flowdir_d8", "uparea_km2", "streams", "slope_deg",
@@ -93,6 +96,7 @@ class Grid:
     transform: Affine
     crs_wkt: str
     tile_px: int
+    max_window_px: int = MAX_WINDOW_PX
 
     @property
     def res_m(self) -> tuple[float, float]:
@@ -549,26 +553,38 @@ def _fill_pass2(src: Source, grid: Grid, ti: int, work: str, levels: np.ndarray)
 
 
 def _widening(grid: Grid, halo: int) -> Iterator[int]:
-    """Halo widths to try: ``halo``, then ×4 until the window holds the whole raster."""
+    """Halo widths to try: ``halo``, then ×4 until the window is ``grid.max_window_px`` wide
+    or holds the whole raster."""
     whole = max(grid.height, grid.width)
+    cap = max(halo, (grid.max_window_px - grid.tile_px) // 2)
     h = max(halo, 1)
     while True:
         yield h
-        if h >= whole:
+        if h >= whole or h >= cap:
             return
-        h = min(h * 4, whole)
+        h = min(h * 4, whole, cap)
 
 
 def _directions(work: Path, grid: Grid, tile: Tile, halo: int) -> np.ndarray:
-    """Steepest-descent D8 of the tile, with a window wide enough for each of its flats."""
+    """Steepest-descent D8 of the tile, with a window wide enough for each of its flats.
+
+    A flat that still crosses the widest window (a lake or an unmasked sea tens of km
+    across) is routed within that window; a warning says so.
+    """
     for h in _widening(grid, halo):
         fw, (rs, cs), opened = read_window(str(work / "filled_m.vrt"), grid, tile, h)
         fw64 = np.ascontiguousarray(fw, "float64")
-        if not _cut_flat_reaches_core(
-            fw64, rs.start, rs.stop, cs.start, cs.stop, *opened, _DR, _DC
-        ):
+        cut = _cut_flat_reaches_core(fw64, rs.start, rs.stop, cs.start, cs.stop, *opened, _DR, _DC)
+        if not cut:
             break
         log.debug("tile %s: a flat crosses a %d-px halo, widening", tile, h)
+    if cut:
+        log.warning(
+            "tile %s: a flat wider than a %d-px halo crosses its edge (a lake, or a sea stored "
+            "as land?); its flow directions are routed within that window",
+            tile,
+            h,
+        )
     d8 = terrain.steepest_d8(fw, np.zeros(fw.shape, "uint8"), grid.res_m)
     return np.ascontiguousarray(d8[rs, cs])
 
@@ -627,7 +643,11 @@ def _accumulate_pass(
     h, u, ex = _carry(down, order, streams, filled, upa.ravel().astype("float64"), unknown, unknown)
     pr, pc = np.nonzero(_perimeter(d8.shape) & (d8 != 247))
     i = pr * cols + pc
-    return {"perim_g": (pr + r0) * grid.width + pc + c0, "h": h[i], "u": u[i], "ex": ex[i]}
+    sr, sc = np.nonzero(streams.reshape(d8.shape))
+    return {
+        "perim_g": (pr + r0) * grid.width + pc + c0, "h": h[i], "u": u[i], "ex": ex[i],
+        "streams_g": (sr + r0) * grid.width + sc + c0,
+    }  # fmt: skip
 
 
 def _drain_pass(
@@ -658,36 +678,35 @@ def _drain_pass(
     tw = terrain.twi(upa, slope, grid.res_m)
     tw[nodata] = np.nan
     _write_tile(w, "twi", ti, grid, tile, tw)
-    dist = _stream_distance(w, grid, tile, halo, stream_area_km2)
-    dist[nodata] = np.nan
+    dist = _stream_distance(w, grid, tile, halo, stream_area_km2, ~nodata)
     _write_tile(w, "dist_stream_m", ti, grid, tile, dist)
 
 
 def _stream_distance(
-    work: Path, grid: Grid, tile: Tile, halo: int, stream_area_km2: float
+    work: Path, grid: Grid, tile: Tile, halo: int, stream_area_km2: float, valid: np.ndarray
 ) -> np.ndarray:
     """Distance to the nearest stream pixel, exact: a cell whose nearest stream in the window is
-    farther than the window's cut edge is redone with a wider window."""
+    farther than the window's cut edge is redone with a wider window, and beyond the widest
+    one measured to every stream pixel of the DEM (a k-d tree of their centres)."""
     rx, ry = grid.res_m
     r0, r1, c0, c1 = tile
+    dist = np.full((r1 - r0, c1 - c0), np.nan, dtype="float32")
+    if not valid.any():
+        return dist
+    todo = valid.copy()
     for h in _widening(grid, halo):
         uh, (rs, cs), (o_top, o_bottom, o_left, o_right) = read_window(
             str(work / "uparea_km2.vrt"), grid, tile, h
         )
         streams = terrain.stream_mask(uh, stream_area_km2)
-        whole = not (o_top or o_bottom or o_left or o_right)
         if not streams.any():
-            if whole:
-                return np.full((r1 - r0, c1 - c0), np.nan, dtype="float32")
             continue
-        dist = np.ascontiguousarray(terrain.distance_to_stream_m(streams, grid.res_m)[rs, cs])
-        if whole:
-            return dist
+        d = terrain.distance_to_stream_m(streams, grid.res_m)[rs, cs]
         # a stream beyond a cut side lies at least this far from each cell
         ri = np.arange(rs.start, rs.stop)[:, None]
         ci = np.arange(cs.start, cs.stop)[None, :]
         rows, cols = uh.shape
-        reach = np.full(dist.shape, np.inf)
+        reach = np.full(d.shape, np.inf)
         if o_top:
             reach = np.minimum(reach, (ri + 1) * ry)
         if o_bottom:
@@ -696,9 +715,21 @@ def _stream_distance(
             reach = np.minimum(reach, (ci + 1) * rx)
         if o_right:
             reach = np.minimum(reach, (cols - ci) * rx)
-        if (dist <= reach).all():
+        sure = todo & (d <= reach)
+        dist[sure] = d[sure]
+        todo &= ~sure
+        if not todo.any():
             return dist
-    raise AssertionError("unreachable: the last window holds the whole raster")
+    stream_idx = np.load(work / "stream_pixels.npy")
+    if stream_idx.size == 0:
+        return dist  # no stream anywhere: NaN, as the whole-raster path gives
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([stream_idx // grid.width * ry, stream_idx % grid.width * rx]))
+    tr, tc = np.nonzero(todo)
+    near, _ = tree.query(np.column_stack([(tr + r0) * ry, (tc + c0) * rx]))
+    dist[tr, tc] = near
+    return dist
 
 
 def _write_cog(work: Path, layer: str, grid: Grid) -> None:
@@ -785,7 +816,7 @@ def _in_process(fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[Any]:
     return (fn(*args) for args in items)
 
 
-def dem_grid(path: str | Path, tile_px: int = TILE_PX) -> Grid:
+def dem_grid(path: str | Path, tile_px: int = TILE_PX, max_window_px: int = MAX_WINDOW_PX) -> Grid:
     """The grid of a projected DEM file.
 
     Raises:
@@ -794,7 +825,9 @@ def dem_grid(path: str | Path, tile_px: int = TILE_PX) -> Grid:
     with _open_dem(path) as src:
         if src.crs.is_geographic:
             raise DemError(f"{path}: a geographic DEM must be reprojected first (warp_to_utm)")
-        return Grid(src.height, src.width, src.transform, src.crs.to_wkt(), int(tile_px))
+        return Grid(
+            src.height, src.width, src.transform, src.crs.to_wkt(), int(tile_px), max_window_px
+        )
 
 
 def _open_dem(path: str | Path) -> Any:
@@ -902,6 +935,7 @@ def derive_terrain_tiled(
     nodata: float | None = None,
     tile_px: int = TILE_PX,
     halo_px: int = HALO_PX,
+    max_window_px: int = MAX_WINDOW_PX,
     map_fn: MapFn | None = None,
     progress: Progress | None = None,
     work_dir: str | Path | None = None,
@@ -912,6 +946,10 @@ def derive_terrain_tiled(
     ``drain_uparea_km2``), with memory bounded by ``tile_px`` (+ ``halo_px``) instead of the DEM.
 
     Args:
+        tile_px, halo_px: tile side and the halo read around it (pixels).
+        max_window_px: the widest window a tile is widened to, for a flat crossing its edge or
+            a stream farther than its halo; beyond it a flat is routed within the window
+            (with a warning) and distances come from a k-d tree of all stream pixels.
         map_fn: ``map``-like function running the tile tasks (in-process by default;
             :func:`risk_models.dask_runner.client_map` on a cluster whose workers see
             ``work_dir``).
@@ -934,7 +972,7 @@ def derive_terrain_tiled(
         if geographic:
             dem_path = warp_to_utm(dem_path, work / "dem_utm.tif", nodata=nodata, block_px=tile_px)
             nodata = None
-        grid = dem_grid(dem_path, tile_px)
+        grid = dem_grid(dem_path, tile_px, max_window_px)
         src = Source(str(dem_path), nodata)
         check_dem(src, grid)
         return _derive(
@@ -1006,6 +1044,7 @@ def _derive(
         [(grid, ti, wk, forest.dst[k], total[k], stream_area_km2) for ti, k in enumerate(inflows)],
     )
     _write_vrt(work, "uparea_km2", grid, "float32")
+    np.save(work / "stream_pixels.npy", np.concatenate([p["streams_g"] for p in parts]))
     pg = np.concatenate([p["perim_g"] for p in parts])
     ph = np.concatenate([p["h"] for p in parts])
     pu = np.concatenate([p["u"] for p in parts])

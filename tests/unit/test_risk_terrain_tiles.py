@@ -99,6 +99,38 @@ def test_a_flat_wider_than_the_halo_widens_the_window(tmp_path, caplog):
     assert upa[95, 170] > 0.8 * 150 * 150 * 900 / 1e6
 
 
+def test_streams_beyond_the_widest_window_give_the_same_distances(tmp_path):
+    # smooth slopes down to one valley at the east edge: most cells lie hundreds of pixels
+    # from the only stream, beyond a 64-px window, and are measured with the k-d tree
+    y, x = np.mgrid[0:200, 0:240].astype("float64")
+    z = (300 - 1.2 * x + 0.4 * np.abs(y - 100) + 0.01 * np.sin(y / 7.0) * x).astype("float32")
+    path = write_dem(tmp_path / "far.tif", z)
+    kw = {"stream_area_km2": 2.0, "relief_window_m": 90.0}
+    out = terrain_tiles.derive_terrain_tiled(
+        path, tmp_path / "out", tile_px=32, halo_px=2, max_window_px=64, **kw
+    )
+    ref = in_memory(path, **kw)
+    assert differing(out, ref) == dict.fromkeys(ref, 0)
+    assert np.nanmax(ref["dist_stream_m"]) > 64 * 30
+
+
+def test_a_flat_beyond_the_widest_window_is_flagged(tmp_path, caplog):
+    path = write_dem(tmp_path / "lake.tif", rough_dem(5))  # its lake flat spans 140 px
+    kw = {"stream_area_km2": 0.05, "relief_window_m": 90.0}
+    with caplog.at_level(logging.WARNING, logger="risk_models.terrain_tiles"):
+        out = terrain_tiles.derive_terrain_tiled(
+            path, tmp_path / "out", tile_px=32, halo_px=2, max_window_px=64, **kw
+        )
+    assert "a flat wider than" in caplog.text
+    # routed within the window: the directions that differ are on wide flats, the lake first
+    ref = in_memory(path, **kw)
+    with rasterio.open(out["flowdir_d8"]) as ds:
+        changed = ds.read(1) != ref["flowdir_d8"]
+    flat = terrain.flat_directions(ref["filled_m"]) > 0
+    assert changed[90:130, 60:200].sum() > 0.5 * changed.sum() > 0
+    assert flat[changed].all()
+
+
 def test_a_dem_without_streams_has_no_distance(tmp_path):
     z = (100 + np.arange(60)[None, :] * 0.5 + np.zeros((60, 1))).astype("float32")
     path = write_dem(tmp_path / "plane.tif", z)
