@@ -156,7 +156,7 @@ def waterlogging_depth_m(
         pixel_area_m2: area of one pixel.
     """
     sink = np.nan_to_num(np.asarray(sink_depth_m, dtype="float64"))
-    labels, n = ndimage.label(sink > 1e-6, structure=np.ones((3, 3)))
+    labels, n = depression_labels(sink)
     if n and max_depression_depth_m is not None:
         deepest = np.asarray(ndimage.maximum(sink, labels, np.arange(1, n + 1)))
         keep = np.r_[False, deepest <= max_depression_depth_m]
@@ -200,6 +200,14 @@ def waterlogging_depth_m(
     depth = np.where(full, spill - ground, np.maximum(np.minimum(level, spill) - ground, 0.0))
     out[mask] = depth.astype("float32")
     return out
+
+
+def depression_labels(sink_depth_m: np.ndarray) -> tuple[np.ndarray, int]:
+    """The terrain's depressions: 8-connected components of sink depth (m) > 1 µm (NaN is
+    none), labelled 1..n (0 elsewhere), and their count."""
+    deep = np.asarray(sink_depth_m, dtype="float64") > 1e-6  # NaN compares false
+    labels, n = ndimage.label(deep, structure=np.ones((3, 3)))
+    return labels, int(n)
 
 
 def depth_level(

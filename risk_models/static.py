@@ -24,6 +24,10 @@
 The table is all the nowcast needs, so it is computed once per (DEM, res, parameters) and
 cached. Pixel → cell assignment runs in bands of rows (:mod:`risk_models.h3raster`) through a
 ``map_windows`` function: the built-in ``map`` in-process, ``Client.map`` on Dask.
+
+This builder holds the whole DEM's layers in memory; for a DEM too large for that,
+:func:`risk_models.static_tiles.build_static_tiled` builds the same table band by band from
+the COGs of the windowed terrain, with the per-cell statistics of :func:`cell_table`.
 """
 
 from __future__ import annotations
@@ -93,11 +97,13 @@ def load_dem(
     return terrain.Dem(elev, dem.transform @ Affine.translation(c0, r0), dem.crs)
 
 
-def _rowcol(dem: terrain.Dem, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = Transformer.from_crs(4326, dem.crs, always_xy=True).transform(
+def _rowcol(
+    transform: Affine, crs: Any, lon: np.ndarray, lat: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(
         np.asarray(lon, "float64"), np.asarray(lat, "float64")
     )
-    col, row = ~dem.transform @ (np.asarray(x), np.asarray(y))
+    col, row = ~transform @ (np.asarray(x), np.asarray(y))
     return np.floor(row).astype("int64"), np.floor(col).astype("int64")
 
 
@@ -126,16 +132,9 @@ def pixel_layers(
     r, c = site_pixels(dem, sites_lonlat)
     if r.size:
         np.add.at(events, (r, c), 1.0)
-        layers["site_density_per_km2"] = _density(dem, params, r, c)
+        layers["site_density_per_km2"] = density_grid(dem.shape, dem.res_m, params, r, c)
     if roads_lonlat:
-        import shapely
-
-        tr = Transformer.from_crs(4326, dem.crs, always_xy=True)
-        lines = [
-            shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
-            for g in roads_lonlat
-            if g is not None and not g.is_empty
-        ]
+        lines = project_lines(roads_lonlat, dem.crs)
         dist = distance_to_lines_m(lines, dem.transform, dem.shape)
         if np.isfinite(dist).any():
             layers["dist_road_m"] = dist
@@ -144,19 +143,52 @@ def pixel_layers(
 
 def site_pixels(dem: terrain.Dem, sites_lonlat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) of the hazard sites (lon/lat degrees) that fall on the DEM's grid."""
+    return grid_site_pixels(dem.transform, dem.crs, dem.shape, sites_lonlat)
+
+
+def grid_site_pixels(
+    transform: Affine, crs: Any, shape: tuple[int, int], sites_lonlat: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of the hazard sites (lon/lat degrees) that fall on a grid (``transform``,
+    ``crs``, ``shape``), in the sites' order."""
     if sites_lonlat is None or not len(sites_lonlat):
         return np.empty(0, "int64"), np.empty(0, "int64")
     pts = np.asarray(sites_lonlat, dtype="float64").reshape(-1, 2)
     if not np.isfinite(pts).all():
         raise ModelInputError("hazard-site coordinates must be finite lon/lat degrees")
-    r, c = _rowcol(dem, pts[:, 0], pts[:, 1])
-    ok = (r >= 0) & (r < dem.shape[0]) & (c >= 0) & (c < dem.shape[1])
+    r, c = _rowcol(transform, crs, pts[:, 0], pts[:, 1])
+    ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
     return r[ok], c[ok]
 
 
-def _density(dem: terrain.Dem, params: PipelineParams, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    bw_px = params.density_bandwidth_m / dem.res_m[0]
-    return site_density_per_km2(r, c, dem.shape, dem.res_m[0] * dem.res_m[1], bw_px)
+def project_lines(lines_lonlat: Sequence[Any], crs: Any) -> list[Any]:
+    """Shapely lines in lon/lat (degrees) projected to ``crs`` (empty and None dropped)."""
+    import shapely
+
+    tr = Transformer.from_crs(4326, crs, always_xy=True)
+    return [
+        shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        for g in lines_lonlat
+        if g is not None and not g.is_empty
+    ]
+
+
+def density_bandwidth_px(params: PipelineParams, res_m: tuple[float, float]) -> float:
+    """The site-density kernel's σ in pixels (of ``res_m`` = (x, y) metres)."""
+    return params.density_bandwidth_m / res_m[0]
+
+
+def density_grid(
+    shape: tuple[int, int],
+    res_m: tuple[float, float],
+    params: PipelineParams,
+    r: np.ndarray,
+    c: np.ndarray,
+) -> np.ndarray:
+    """Site density (sites per km², float32) on a grid of ``shape`` and pixel size ``res_m``
+    (x, y metres) from the sites' (row, col) pixels."""
+    bw_px = density_bandwidth_px(params, res_m)
+    return site_density_per_km2(r, c, shape, res_m[0] * res_m[1], bw_px)
 
 
 #: Held-out folds of the inventory: for each, the per-cell site density without the fold's
@@ -176,28 +208,46 @@ def inventory_folds(
     """Split the sites into ``calibration_folds`` random folds (seeded) and aggregate per cell
     the site density of the other folds and the events of each fold, in the cell order of
     :func:`aggregate`."""
-    k = min(params.calibration_folds, r.size)
-    if k < 2:
+    fold = site_folds(r.size, params, seed)
+    if fold is None:
         return []
     valid = cells2d != 0
     _, idx = cell_index(cells2d[valid])
     n = int(idx.max()) + 1 if idx.size else 0
-    fold = np.random.default_rng(seed).permutation(r.size) % k
     out: Folds = []
-    for j in range(k):
+    for j in range(int(fold.max()) + 1):
         held = fold == j
         ev = np.zeros(dem.shape)
         np.add.at(ev, (r[held], c[held]), 1.0)
-        ev_cell = np.bincount(idx, weights=ev[valid], minlength=n)
-        dens_cell = None
+        dens = None
         if with_density and (~held).any():
-            v = _density(dem, params, r[~held], c[~held])[valid].astype("float64")
-            ok = np.isfinite(v)
-            tot = np.bincount(idx[ok], weights=v[ok], minlength=n)
-            cnt = np.bincount(idx[ok], minlength=n)
-            dens_cell = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
-        out.append((dens_cell, ev_cell))
+            dens = density_grid(dem.shape, dem.res_m, params, r[~held], c[~held])[valid]
+        out.append(fold_cells(idx, n, ev[valid], dens))
     return out
+
+
+def site_folds(n_sites: int, params: PipelineParams, seed: int = 0) -> np.ndarray | None:
+    """The held-out fold (0..k−1) of each of ``n_sites`` sites (seeded permutation), or None
+    when there are too few sites (or folds) for two."""
+    k = min(params.calibration_folds, n_sites)
+    if k < 2:
+        return None
+    return np.random.default_rng(seed).permutation(n_sites) % k
+
+
+def fold_cells(
+    idx: np.ndarray, n_cells: int, events: np.ndarray, density: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """One fold's per-cell (mean site density without the fold or None, events of the fold)
+    from per-pixel values (``idx``: each pixel's cell index)."""
+    ev_cell = np.bincount(idx, weights=events, minlength=n_cells)
+    if density is None:
+        return None, ev_cell
+    v = density.astype("float64")
+    ok = np.isfinite(v)
+    tot = np.bincount(idx[ok], weights=v[ok], minlength=n_cells)
+    cnt = np.bincount(idx[ok], minlength=n_cells)
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan), ev_cell
 
 
 def drain_uparea_km2(dem: terrain.Dem, arr: dict[str, np.ndarray]) -> np.ndarray:
@@ -239,48 +289,95 @@ def aggregate(
     valid = cells2d != 0
     if not valid.any():
         raise EmptyAreaError("no DEM pixel falls in any H3 cell")
-    flat_cells = cells2d[valid]
-    cells, idx = cell_index(flat_cells)
+    cells, idx = cell_index(cells2d[valid])
+
+    def depth(runoff: float) -> np.ndarray:
+        grid = waterlogging_grid(
+            layers["sink_depth_m"], layers["filled_m"], layers["uparea_km2"], runoff,
+            pixel_area_m2, params,
+        )  # fmt: skip
+        return grid[valid]
+
+    extra = [k for k in ("dist_road_m", "site_density_per_km2") if k in layers]
+    return cell_table(
+        cells, idx, lambda name: layers[name][valid], events[valid], depth, pixel_area_m2,
+        params, extra,
+    )  # fmt: skip
+
+
+def waterlogging_grid(
+    sink_depth_m: np.ndarray,
+    filled_m: np.ndarray,
+    uparea_km2: np.ndarray,
+    runoff_mm: float,
+    pixel_area_m2: float,
+    params: PipelineParams,
+) -> np.ndarray:
+    """Ponding depth (m) per pixel for a uniform runoff (mm) with the pipeline's depression
+    and catchment caps (:func:`risk_models.flood.waterlogging_depth_m`)."""
+    return flood.waterlogging_depth_m(
+        sink_depth_m, filled_m, uparea_km2, runoff_mm, pixel_area_m2,
+        max_depression_depth_m=params.pond_max_depth_m,
+        max_catchment_km2=params.stream_area_km2,
+    )  # fmt: skip
+
+
+def cell_table(
+    cells: np.ndarray,
+    idx: np.ndarray,
+    values: Callable[[str], np.ndarray],
+    events: np.ndarray,
+    wl_depth: Callable[[float], np.ndarray],
+    pixel_area_m2: float,
+    params: PipelineParams,
+    extra_factors: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The per-cell statistics from per-pixel values of the pixels that fall in cells.
+
+    Args:
+        cells: the cells, sorted (int64 H3); ``idx``: each pixel's index into them.
+        values: a layer's values at those pixels (in ``idx`` order) by layer name.
+        events: known hazard sites per pixel.
+        wl_depth: the ponding depth (m, NaN = none) at those pixels for a runoff (mm > 0).
+        pixel_area_m2: area of one pixel.
+        extra_factors: optional factor layers present (``dist_road_m``,
+            ``site_density_per_km2``), in that order.
+
+    Each statistic depends only on the values of a cell's own pixels in row-major order, so
+    the table of a set of whole cells is the same whether computed over all pixels or over
+    any window holding them.
+    """
     n = cells.size
     counts = np.bincount(idx, minlength=n).astype("float64")
     lon, lat = cell_centres(cells)
     cols: dict[str, np.ndarray] = {"lon": lon, "lat": lat, "n_pixels": counts}
     cols["area_km2"] = counts * pixel_area_m2 / 1e6
-    cols["events"] = np.bincount(idx, weights=events[valid], minlength=n)
-    factor_names = [*TERRAIN_FACTORS]
-    factor_names += [k for k in ("dist_road_m", "site_density_per_km2") if k in layers]
+    cols["events"] = np.bincount(idx, weights=events, minlength=n)
+    factor_names = [*TERRAIN_FACTORS, *extra_factors]
     for name in factor_names:
-        v = layers[name][valid].astype("float64")
+        v = values(name).astype("float64")
         ok = np.isfinite(v)
         s = np.bincount(idx[ok], weights=v[ok], minlength=n)
         c = np.bincount(idx[ok], minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
             cols[name] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
     share = params.flood_cell_share
-    cols["hand_cell_m"] = _cell_quantile(idx, layers["hand_m"][valid].astype("float64"), share, n)
-    upa = layers["uparea_km2"][valid].astype("float64")
+    cols["hand_cell_m"] = _cell_quantile(idx, values("hand_m").astype("float64"), share, n)
+    upa = values("uparea_km2").astype("float64")
     upa_max = np.full(n, np.nan)
     ok = np.isfinite(upa)
     np.fmax.at(upa_max, idx[ok], upa[ok])
     cols["uparea_max_km2"] = upa_max
-    drain = layers["drain_uparea_km2"][valid].astype("float64")
+    drain = values("drain_uparea_km2").astype("float64")
     drain_max = np.full(n, np.nan)
     ok = np.isfinite(drain)
     np.fmax.at(drain_max, idx[ok], drain[ok])
     cols["drain_uparea_km2"] = drain_max
-    sink = layers["sink_depth_m"]
-    filled = layers["filled_m"]
-    uparea = layers["uparea_km2"]
     for runoff in RUNOFF_LADDER_MM:
         if runoff == 0:
-            depth = np.zeros(int(valid.sum()))
+            depth = np.zeros(idx.size)
         else:
-            grid = flood.waterlogging_depth_m(
-                sink, filled, uparea, runoff, pixel_area_m2,
-                max_depression_depth_m=params.pond_max_depth_m,
-                max_catchment_km2=params.stream_area_km2,
-            )  # fmt: skip
-            depth = np.nan_to_num(grid[valid].astype("float64"))
+            depth = np.nan_to_num(wl_depth(runoff).astype("float64"))
         cols[f"wl_depth_m_{runoff:g}mm"] = _cell_quantile(idx, depth, 1 - share, n, higher=True)
     df = pd.DataFrame(cols, index=pd.Index(cells, name="h3"))
     return df
