@@ -103,6 +103,29 @@ def test_bands_with_sites_roads_and_cut_depressions_equal_the_whole_raster(
     assert_same_table(got, ref)
 
 
+@pytest.mark.parametrize(("ditch_m", "widens"), [(1.0, True), (5.0, False)])
+def test_a_depression_deeper_than_the_pond_cap_needs_no_wider_window(
+    tmp_path, monkeypatch, caplog, ditch_m, widens
+):
+    # a smooth slope with one ditch across every band: ponds only if ≤ pond_max_depth_m (3 m)
+    y, x = np.mgrid[0:200, 0:120]
+    z = (100 + 0.5 * x + 0.05 * y).astype("float32")
+    z[20:180, 36:56] = 200.0  # a dyke above the slope, the ditch along its crest
+    z[30:170, 41:51] = 200.0 - ditch_m
+    path = write_dem(tmp_path / "ditch.tif", z)
+    layers = derive_terrain_tiled(
+        path, tmp_path / "terrain", stream_area_km2=PARAMS.stream_area_km2,
+        relief_window_m=PARAMS.relief_window_m, tile_px=64, halo_px=4,
+    )  # fmt: skip
+    ref = build_static(path, res=9, params=PARAMS)
+    assert ref["wl_depth_m_640mm"].gt(0).any() == widens
+    monkeypatch.setattr(static_tiles, "HALO_ROWS", 2)
+    with caplog.at_level(logging.DEBUG, logger="risk_models.static_tiles"):
+        got = static_tiles.build_static_tiled(path, layers, res=9, params=PARAMS, band_rows=32)
+    assert ("a depression crosses" in caplog.text) == widens
+    assert_same_table(got, ref)
+
+
 @pytest.mark.parametrize("band_rows", [16, 48, 1000])
 def test_any_band_height_gives_the_same_table(hills_dem, band_rows):
     path, layers = hills_dem
