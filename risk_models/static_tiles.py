@@ -233,11 +233,14 @@ def _wl_depths(job: _Job, w0: int, w1: int, pos: np.ndarray) -> Callable[[float]
             # deeper than the cap already in the window: the whole depression is too, and is
             # left dry both here and in the whole raster, wherever else it goes
             cut = cut[~(_deepest(sink, labels, cut) > cap)]
-        reaches = bool(cut.size) and bool(np.isin(labels.ravel()[p], cut).any())
-        del labels, sink
-        if not reaches:
+        if not (cut.size and np.isin(labels.ravel()[p], cut).any()):
             break
         log.debug("rows %d-%d: a depression crosses a %d-row halo, widening", w0, w1, h)
+    # only the depressions holding home pixels: each depression fills on its own, so the others
+    # (of the halo, often much larger than the band) would only cost time
+    home = np.unique(labels.ravel()[p])
+    sink[~np.isin(labels, home[home > 0])] = 0.0
+    del labels
     area = g.res_m[0] * g.res_m[1]
     window: list[np.ndarray] = []  # read at the first call, after the other layers
 
@@ -245,9 +248,9 @@ def _wl_depths(job: _Job, w0: int, w1: int, pos: np.ndarray) -> Callable[[float]
         if not window:
             window.extend(
                 read_window(paths[name], g, (w0, w1, 0, g.width), h)[0]
-                for name in ("sink_depth_m", "filled_m", "uparea_km2")
+                for name in ("filled_m", "uparea_km2")
             )
-        sink, filled, upa = window
+        filled, upa = window
         return waterlogging_grid(sink, filled, upa, runoff, area, job.params).ravel()[p]
 
     return depth
