@@ -15,20 +15,23 @@ The per-pixel inputs that are not local are made exact in the window:
 
 * **waterlogging depth** — a depression (:func:`risk_models.flood.depression_labels`) is filled
   as a whole; a window in which a depression touching a side cut inside the raster reaches a
-  home pixel is widened (×4) until it does not, so every depression reaching a home pixel is
-  seen whole;
+  home pixel is widened (×4, up to the whole raster) until it does not, so every depression
+  reaching a home pixel is seen whole. A cut depression already deeper than
+  ``pond_max_depth_m`` in the window is dry in the whole raster too and needs no widening; only
+  the depressions holding home pixels are filled;
 * **site density** (Gaussian kernel, truncated at 4σ) — computed over the window plus a halo
   of the kernel's radius, which is exact; the same for each held-out fold's density, with the
   same seeded fold split as in memory (:func:`risk_models.static.site_folds`);
 * **distance to roads** — a Euclidean distance over the window plus a halo, widened for any
   home pixel whose nearest road pixel is farther than a cut side (as the terrain's distance to
-  stream). Roads are burnt into the window's own grid; GDAL then sees the line's pixel
-  coordinates shifted by whole rows, which could move a pixel only for a line passing within
-  rounding error (≈1e-9 px) of a pixel corner.
+  stream). Roads are burnt into the window's own grid: GDAL sees the lines' pixel coordinates
+  shifted by whole rows, computed with different rounding, so a line passing within rounding
+  error of a pixel edge could touch a pixel in one and not the other (not seen in the tests).
 
 Memory: one band window at a time per process (its layers read one at a time), plus the
-windows widened for depressions or roads farther than the halo (a reservoir or a road-less
-area spanning many bands widens the band that touches it). Band tasks run through a
+windows widened for depressions or roads farther than the halo (a shallow reservoir or a
+road-less area spanning many bands widens the bands that touch it, up to the whole raster's
+rows in the worst case). Band tasks run through a
 ``map``-like function (built-in ``map`` semantics; ``Client.map`` on Dask, whose workers must
 see the layer files and ``work_dir``).
 """
