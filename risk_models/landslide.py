@@ -413,6 +413,28 @@ def ratio_class(ratio: np.ndarray, cuts: Sequence[float] = DEFAULT_RATIO_CUTS) -
     return np.asarray(np.searchsorted(c, r, side="right"), dtype="int8")
 
 
+def budget_high_cut(
+    score: np.ndarray, s_class: np.ndarray, area: np.ndarray, max_share: float
+) -> float | None:
+    """The score from which classes high and very high may start so that they cover at most
+    ``max_share`` of the total ``area`` (None: the classes already fit the budget).
+
+    Cells of a class ≥ high with a lower score are to be demoted to moderate; cells with equal
+    scores stay together, so the share kept is at most the budget.
+    """
+    a = np.asarray(area, dtype="float64")
+    high = np.asarray(s_class) >= 2
+    total = float(a.sum())
+    if total <= 0 or float(a[high].sum()) <= max_share * total:
+        return None
+    s = np.asarray(score, dtype="float64")[high]
+    values, inverse = np.unique(-s, return_inverse=True)  # descending scores
+    kept = np.cumsum(np.bincount(inverse, weights=a[high], minlength=values.size))
+    n_ok = int(np.searchsorted(kept, max_share * total, side="right"))
+    # the lowest score still kept; above every score when not even the top one fits
+    return float(-values[n_ok - 1]) if n_ok else float(np.inf)
+
+
 def _col(v: Any, n: int) -> np.ndarray:
     return (
         np.broadcast_to(np.asarray(v).ravel(), (n,)) if np.ndim(v) == 0 else np.asarray(v).ravel()

@@ -97,6 +97,9 @@ class PipelineParams:
     regression, or ``"fr"`` alone), ``n_bins``, ``alpha`` (Laplace smoothing),
     ``calibration_folds`` (held-out folds of the inventory for the density-ratio
     calibration), ``ratio_cuts`` (density ratios at which moderate/high/very high start),
+    ``high_land_share_max`` (the land budget of classes high and very high: their score cut is
+    raised, at fit time, until they cover at most this share of the fitted area; None: no
+    budget),
     ``slope_floor_deg`` (cells flatter than this get no landslide level), ``area_shares``
     (None; set it for classes by area quantiles instead of ratios), ``bbox`` (W, S, E, N
     degrees EPSG:4326: only this part of the DEM), ``window_rows`` (raster window height for
@@ -121,6 +124,10 @@ class PipelineParams:
     alpha: float = 1.0
     calibration_folds: int = 5
     ratio_cuts: tuple[float, ...] = DEFAULT_RATIO_CUTS
+    # With the level matrix, yellow needs class high: this budget keeps a storm that reaches
+    # rain class 2 everywhere within 20 % of the land at ≥ yellow (a fit on the whole Hong Kong
+    # record 1984–2007 put 21 % of the land at ≥ high by the ratio cut alone).
+    high_land_share_max: float | None = 0.20
     # Landslides are rare on gentle ground (landslide density on Lantau rises from almost
     # nothing on gentle slopes, Dai & Lee 2002, Geomorphology 42). Measured: 22.4 % of Hong
     # Kong's res-9 land cells have a mean slope < 5° on the 70 m DTM and hold 6.3 % of the
@@ -159,6 +166,7 @@ class PipelineParams:
         "area_shares",
         "calibration_folds",
         "ratio_cuts",
+        "high_land_share_max",
         "slope_floor_deg",
         "nodata",
         "bbox",
@@ -214,6 +222,9 @@ class PipelineParams:
         rc = self.ratio_cuts
         if len(rc) != 3 or rc[0] <= 0 or any(b <= a for a, b in zip(rc, rc[1:], strict=False)):
             raise ModelInputError("ratio_cuts must be 3 ascending numbers > 0")
+        budget = self.high_land_share_max
+        if budget is not None and not 0 < budget <= 1:
+            raise ModelInputError("high_land_share_max must be in (0, 1] or null")
         if not 0 <= self.slope_floor_deg < 90:
             raise ModelInputError("slope_floor_deg must be in [0, 90)")
         if not 0 < self.flood_cell_share < 1:
@@ -287,7 +298,7 @@ def _convert(name: str, value: Any) -> Any:
             return out_fs
         if name == "matrix":
             return tuple(tuple(int(v) for v in row) for row in value)
-        if name in ("area_shares", "nodata") and value is None:
+        if name in ("area_shares", "nodata", "high_land_share_max") and value is None:
             return None
         if name in ("area_shares", "depth_thresholds_m", "ratio_cuts"):
             return tuple(float(v) for v in value)

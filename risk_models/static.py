@@ -50,6 +50,7 @@ from risk_models.landslide import (
     EnsembleModel,
     FrequencyRatioModel,
     area_cuts,
+    budget_high_cut,
     calibrate_density_ratio,
     classify,
     distance_to_lines_m,
@@ -59,7 +60,7 @@ from risk_models.landslide import (
 from risk_models.params import RUNOFF_LADDER_MM, PipelineParams
 
 #: Bumped whenever the static table's content changes (invalidates caches).
-STATIC_VERSION = 3
+STATIC_VERSION = 4
 #: Terrain factors of the landslide model (means per cell).
 TERRAIN_FACTORS = ("slope_deg", "relief_m", "curv_total_per_m", "twi", "dist_stream_m", "elev_m")
 
@@ -397,9 +398,12 @@ def fit_susceptibility(
     events would be memorised by the site-density factor and overstate the ratio. Without
     folds (fewer than 2 sites) the calibration is in-sample (``attrs["calibration"]`` says so).
 
-    Classes come from the fixed ``ratio_cuts`` (default 1, 2, 4 × the base rate), or from
+    Classes come from the fixed ``ratio_cuts`` (default 0.5, 1, 3 × the base rate), or from
     area quantiles when ``area_shares`` is set explicitly (a relative zoning of this map).
-    Cells whose mean slope is below ``slope_floor_deg`` are class low and flagged.
+    Cells whose mean slope is below ``slope_floor_deg`` are class low and flagged. When the
+    classes high and very high cover more than ``high_land_share_max`` of the fitted area,
+    the lowest-scoring of them are moderate instead, from a score cut stored in
+    ``attrs["high_score_cut"]``: the land a rain class can warn at ≥ yellow stays in budget.
 
     Events are the known hazard sites per cell; without any, the columns are NaN/−1 and the
     landslide nowcast refuses to run (a flood run does not need them).
@@ -460,6 +464,11 @@ def fit_susceptibility(
     else:
         s_class = ratio_class(ratio, params.ratio_cuts)
     s_class = np.where(floor, 0, s_class).astype("int8")
+    if params.area_shares is None and params.high_land_share_max is not None:
+        cut = budget_high_cut(score, s_class, area_km2, params.high_land_share_max)
+        if cut is not None:
+            s_class = np.where((s_class >= 2) & (score < cut), 1, s_class).astype("int8")
+            df.attrs["high_score_cut"] = cut
     df["score"] = score
     df["density_ratio"] = ratio
     df["p_event"] = -np.expm1(-cal.expected_events(score, area_km2))

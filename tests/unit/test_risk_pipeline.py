@@ -54,8 +54,13 @@ def test_static_table(dem: Path, static) -> None:
     ratio, cls = static["density_ratio"], static["susceptibility_class"]
     steep = ~static["below_slope_floor"]
     lo, mid, hi = PipelineParams().ratio_cuts
-    assert (cls[steep & (ratio >= hi)] == 3).all() and (cls[steep & (ratio < lo)] == 0).all()
-    assert (cls[steep & (ratio >= mid) & (ratio < hi)] == 2).all()
+    # high and very high keep to the land budget: below the stored score cut they are moderate
+    kept = static["score"] >= static.attrs.get("high_score_cut", -np.inf)
+    assert (cls[steep & (ratio >= hi) & kept] == 3).all() and (cls[steep & (ratio < lo)] == 0).all()
+    assert (cls[steep & (ratio >= mid) & (ratio < hi) & kept] == 2).all()
+    assert (cls[steep & (ratio >= mid) & ~kept] == 1).all()
+    area = static["area_km2"]
+    assert area[cls >= 2].sum() <= PipelineParams().high_land_share_max * area.sum() + 1e-9
     assert (cls[static["below_slope_floor"]] == 0).all()
     assert (static["below_slope_floor"] == (static["slope_deg"] < 5.0)).all()
     order = np.argsort(static["score"].to_numpy())
@@ -73,6 +78,46 @@ def test_static_table(dem: Path, static) -> None:
     # more runoff never gives shallower ponding
     ladder = static.filter(like="wl_depth_m_").to_numpy()
     assert (np.diff(ladder, axis=1) >= -1e-9).all()
+
+
+def test_the_land_budget_demotes_the_lowest_scoring_high_cells() -> None:
+    from risk_models.landslide import budget_high_cut
+
+    score = np.array([0.9, 0.8, 0.8, 0.7, 0.6, 0.5, 0.1, 0.05, 0.02, 0.01])
+    s_class = np.array([3, 2, 2, 2, 2, 1, 0, 0, 0, 0])
+    area = np.ones(10)
+    assert budget_high_cut(score, s_class, area, 0.5) is None  # 5 of 10 fit a half
+    # 30 %: the top three; the tie at 0.8 stays together
+    assert budget_high_cut(score, s_class, area, 0.3) == 0.8
+    assert budget_high_cut(score, s_class, area, 0.25) == 0.9  # the tie does not fit
+    assert budget_high_cut(score, s_class, area, 0.05) == np.inf  # not even the top cell
+    weighted = budget_high_cut(score, s_class, np.r_[1, 1, 1, 5, np.ones(6)], 0.5)
+    assert weighted == 0.8  # the big 0.7 cell would pass the budget
+
+
+def test_a_fit_over_budget_keeps_high_within_it(dem: Path, static) -> None:
+    share = (
+        static.loc[static["susceptibility_class"] >= 2, "area_km2"].sum() / static["area_km2"].sum()
+    )
+    tight = min(0.5 * share, 0.1)
+    capped = pipeline.build_static(
+        dem, res=9, sites_lonlat=steep_sites(dem), params=PipelineParams(high_land_share_max=tight)
+    )
+    cls = capped["susceptibility_class"]
+    assert capped.loc[cls >= 2, "area_km2"].sum() <= tight * capped["area_km2"].sum()
+    assert capped.loc[cls >= 2, "score"].min() >= capped.attrs["high_score_cut"]
+    # only high cells moved, one class down; the ranking is the same
+    moved = cls != static["susceptibility_class"]
+    assert (
+        moved.any()
+        and (cls[moved] == 1).all()
+        and (static["susceptibility_class"][moved] >= 2).all()
+    )
+    assert np.array_equal(capped["score"], static["score"])
+    free = pipeline.build_static(
+        dem, res=9, sites_lonlat=steep_sites(dem), params=PipelineParams(high_land_share_max=None)
+    )
+    assert "high_score_cut" not in free.attrs
 
 
 def _scaled(src: RainSource, factor: float) -> RainSource:
