@@ -15,11 +15,16 @@ resident memory (``ru_maxrss``) is the step's alone:
   the client and the workers;
 - ``static``: :func:`risk_models.pipeline.build_static` at H3 res 9 with 200 synthetic
   sites (terrain again, the H3 aggregation and the susceptibility fit) — in-memory sizes only;
-- ``nowcast``: the landslide and flood nowcast of the typhoon scenario on that table.
+- ``static_tiles``: the same table band by band from the windowed chain's COGs
+  (:func:`risk_models.static_tiles.build_static_tiled`) in one process;
+- ``nowcast``: the landslide and flood nowcast of the typhoon scenario on the table (the
+  in-memory one where it was built, else the banded one).
 
 Sizes (Mpx) come from ``ONEMAP_BENCH_COST_MPX`` (default ``1,4,9``; the province curve is
-``9,36,144,260``). Reported per size: seconds and peak MB per step, and seconds per Mpx, so
-the growth can be read off (linear when the per-Mpx figures stay flat).
+``9,36,144,260``), and ``ONEMAP_BENCH_COST_STEPS`` picks steps (default all; the
+windowed chain must run before ``static_tiles``). Reported per size: seconds and peak MB
+per step, and seconds per Mpx, so the growth can be read off (linear when the per-Mpx
+figures stay flat).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 import numpy as np
 
 RES_M = 30.0
-STEPS = ("terrain", "tiles", "tiles_2w", "static", "nowcast")
+STEPS = ("terrain", "tiles", "tiles_2w", "static", "static_tiles", "nowcast")
 #: Steps that hold the whole DEM in memory.
 IN_MEMORY = ("terrain", "static", "nowcast")
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
@@ -51,6 +56,11 @@ def in_memory_limit_mpx() -> float:
     return float(os.environ.get("ONEMAP_BENCH_COST_INMEM_MPX", "36"))
 
 
+def side_px(mpx: float) -> int:
+    """The side of the square DEM of about ``mpx`` Mpx (a multiple of 10 px)."""
+    return int(round(np.sqrt(mpx * 1e6) / 10) * 10)
+
+
 def write_dem(folder: Path, mpx: float, block: int = 2048) -> Path:
     """A square synthetic DEM of about ``mpx`` million 30 m pixels (EPSG:32649), written block
     by block so that even the largest size never sits in memory whole.
@@ -63,7 +73,7 @@ def write_dem(folder: Path, mpx: float, block: int = 2048) -> Path:
     from rasterio.windows import Window
     from scipy import ndimage
 
-    side = int(round(np.sqrt(mpx * 1e6) / 10) * 10)
+    side = side_px(mpx)
     rng = np.random.default_rng(7)
     coarse = ndimage.gaussian_filter(rng.normal(size=(side // 10, side // 10)), 3.0)
     scale = 400.0 / np.abs(coarse).max()
@@ -113,6 +123,15 @@ def _child(step: str, folder: Path) -> dict[str, Any]:
     elif step == "static":
         static = pipeline.build_static(dem, res=9, sites_lonlat=_sites(dem))
         static.to_pickle(folder / "static.pkl")
+        out["cells"] = len(static)
+    elif step == "static_tiles":
+        from risk_models.static_tiles import build_static_tiled
+        from risk_models.terrain_tiles import LAYERS
+
+        layers = {name: folder / "tiles" / f"{name}.tif" for name in LAYERS}
+        static = build_static_tiled(dem, layers, res=9, sites_lonlat=_sites(dem))
+        if not (folder / "static.pkl").exists():
+            static.to_pickle(folder / "static.pkl")
         out["cells"] = len(static)
     elif step == "nowcast":
         import pandas as pd
@@ -176,7 +195,11 @@ def measure(mpx: float) -> dict[str, dict[str, Any]]:
     """Every step on a DEM of ``mpx`` Mpx, each in a child process."""
     from bench.common import run_child
 
-    steps = [s for s in STEPS if mpx <= in_memory_limit_mpx() or s not in IN_MEMORY]
+    wanted = os.environ.get("ONEMAP_BENCH_COST_STEPS")
+    chosen = [s.strip() for s in wanted.split(",")] if wanted else list(STEPS)
+    steps = [
+        s for s in STEPS if s in chosen and (mpx <= in_memory_limit_mpx() or s not in IN_MEMORY)
+    ]
     with tempfile.TemporaryDirectory(prefix="onemap-cost-") as tmp:
         folder = Path(tmp)
         write_dem(folder, mpx)
@@ -189,8 +212,8 @@ def run(ctx: Any) -> list[dict[str, Any]]:
     rows = []
     for mpx in sizes_mpx():
         m = measure(mpx)
-        px = m["tiles"]["pixels"] / 1e6
-        cells = f"; {m['static']['cells']:,} res-9 cells" if "static" in m else ""
+        px = side_px(mpx) ** 2 / 1e6
+        cells = f"; {m['static_tiles']['cells']:,} res-9 cells" if "static_tiles" in m else ""
         for step, r in m.items():
             split = ""
             if "compute_s" in r:
@@ -207,6 +230,9 @@ def run(ctx: Any) -> list[dict[str, Any]]:
                 peer, peer_s = "tiles in one process", m["tiles"]["s"]
             elif step == "tiles" and "terrain" in m:
                 peer, peer_s = "terrain in memory (no COGs)", m["terrain"]["s"]
+            elif step == "static_tiles" and "static" in m:
+                # the in-memory table includes its terrain; the banded one reads the COGs
+                peer, peer_s = "static in memory (terrain included)", m["static"]["s"]
             rows.append(
                 row(
                     f"{step} at {px:.0f} Mpx",
