@@ -5,8 +5,9 @@ Every array function takes and returns ``float32`` NumPy arrays in the DEM's pro
 zone by :func:`read_dem`). :func:`derive_terrain` runs the whole chain on a GeoTIFF and writes one
 Cloud-Optimized GeoTIFF per derivative.
 
-Hydrology uses pyflwdir (MIT): priority-flood depression filling (Wang & Liu 2006) and D8
-directions; HAND after Rennó et al. (2008); TWI after Beven & Kirkby (1979); curvature after
+Hydrology: exact priority-flood depression filling (:mod:`risk_models.fill`), steepest-descent
+D8 with flats routed after Barnes et al. (2014), accumulation and up-path filling with pyflwdir
+(MIT); HAND after Rennó et al. (2008); TWI after Beven & Kirkby (1979); curvature after
 Zevenbergen & Thorne (1987); slope by Horn (1981).
 """
 
@@ -27,6 +28,7 @@ from rasterio.crs import CRS
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from scipy import ndimage
 
+from risk_models import fill
 from risk_models.errors import DemError, RasterError
 from risk_models.flats import flat_directions
 
@@ -203,7 +205,8 @@ def _to_utm(data: np.ndarray, transform: Affine, crs: CRS) -> tuple[np.ndarray, 
 def fill_depressions(
     elev_m: np.ndarray, res_m: tuple[float, float] = (1.0, 1.0)
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill depressions (priority flood, outlets at the raster/no-data edge) and derive D8.
+    """Fill depressions (exact priority flood, outlets at the raster/no-data edge,
+    :mod:`risk_models.fill`) and derive D8.
 
     ``res_m`` (x, y pixel size) weighs diagonal drops in the steepest-descent directions.
 
@@ -211,10 +214,8 @@ def fill_depressions(
         ``(filled_m, d8)``: filled heights (float32, NaN no-data) and pyflwdir D8 codes
         (uint8; 1..128 directions, 0 pit, 247 no-data).
     """
-    elev = np.where(np.isfinite(elev_m), elev_m, _PFD_NODATA).astype("float32")
-    filled, d8_pf = pyflwdir.dem.fill_depressions(elev, outlets="edge", nodata=_PFD_NODATA)
-    filled = np.where(elev == _PFD_NODATA, np.nan, filled).astype("float32")
-    return filled, steepest_d8(filled, d8_pf.astype("uint8"), res_m)
+    filled = fill.fill(elev_m)
+    return filled, steepest_d8(filled, res_m)
 
 
 #: (row offset, col offset, pyflwdir D8 code) of the eight neighbours.
@@ -224,17 +225,15 @@ _D8_NEIGHBOURS = (
 )  # fmt: skip
 
 
-def steepest_d8(
-    filled_m: np.ndarray, fallback_d8: np.ndarray, res_m: tuple[float, float] = (1.0, 1.0)
-) -> np.ndarray:
+def steepest_d8(filled_m: np.ndarray, res_m: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
     """Steepest-descent D8 (O'Callaghan & Mark 1984) on a filled DEM.
 
-    pyflwdir's priority-flood directions point to the cell each cell was reached from, which
-    on planar slopes is often a diagonal instead of the fall line (and biases HAND). Cells
-    with a strictly lower valid neighbour get the direction of the largest drop per distance;
-    cells on flats are routed towards the flat's outlet and away from its higher rim
-    (:func:`risk_models.flats.flat_directions`, Barnes et al. 2014); flats without an outlet
-    keep ``fallback_d8`` (the priority-flood direction).
+    Priority-flood directions (each cell to the cell it was reached from) are often a
+    diagonal instead of the fall line on planar slopes, which biases HAND. Here cells with a
+    strictly lower valid neighbour get the direction of the largest drop per distance; cells
+    on flats are routed towards the flat's outlet and away from its higher rim
+    (:func:`risk_models.flats.flat_directions`, Barnes et al. 2014). On an exactly filled DEM
+    every flat has an outlet; one at the DEM's edge is a pit (code 0).
     """
     rows, cols = filled_m.shape
     pad = np.pad(filled_m.astype("float64"), 1, constant_values=np.nan)
@@ -249,7 +248,7 @@ def steepest_d8(
         best = np.where(better, drop, best)
         code = np.where(better, np.uint8(c), code)
     flat = flat_directions(filled_m)
-    flat = np.where(flat == 255, 0, np.where(flat > 0, flat, fallback_d8))
+    flat = np.where(flat == 255, 0, flat)
     out = np.where(best > 0, code, flat).astype("uint8")
     out[~np.isfinite(filled_m)] = 247
     return out

@@ -47,13 +47,13 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from numba import njit, types
-from numba.typed import Dict
+from numba import njit
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from risk_models import terrain
 from risk_models.errors import DemError
+from risk_models.fill import labelled_flood
 from risk_models.flats import _CODE, _DC, _DR
 
 log = logging.getLogger(__name__)
@@ -204,68 +204,6 @@ def _write_vrt(work: Path, layer: str, grid: Grid, dtype: str) -> Path:
 
 
 # --- compiled kernels ----------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _flood(z, seed, dr, dc):  # pragma: no cover - compiled
-    """Labelled priority-flood of one tile from its seeds (perimeter and no-data edge).
-
-    Returns the local fill, each cell's label (1.. in seed pop order, 0 no data), the label
-    count and the lowest spill height between each pair of touching labels.
-    """
-    rows, cols = z.shape
-    fill = z.copy()
-    label = np.zeros((rows, cols), np.int32)
-    closed = seed.copy()
-    heap = [(np.float32(0.0), np.int64(0)) for _ in range(0)]
-    for r in range(rows):
-        for c in range(cols):
-            if seed[r, c]:
-                heap.append((z[r, c], np.int64(r * cols + c)))
-    heapq.heapify(heap)
-    nlab = 0
-    pairs = Dict.empty(key_type=types.int64, value_type=types.float32)
-    while len(heap) > 0:
-        _v, i = heapq.heappop(heap)
-        r = i // cols
-        c = i % cols
-        li = label[r, c]
-        if li == 0:
-            nlab += 1
-            li = nlab
-            label[r, c] = li
-        fi = fill[r, c]
-        for k in range(8):
-            rr = r + dr[k]
-            cc = c + dc[k]
-            if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
-                continue
-            zn = z[rr, cc]
-            if np.isnan(zn):
-                continue
-            if closed[rr, cc]:
-                ln = label[rr, cc]
-                if ln != 0 and ln != li:
-                    w = max(fi, fill[rr, cc])
-                    key = (np.int64(min(li, ln)) << 32) + np.int64(max(li, ln))
-                    if w < pairs.get(key, np.float32(np.inf)):
-                        pairs[key] = w
-            else:
-                fill[rr, cc] = max(zn, fi)
-                label[rr, cc] = li
-                closed[rr, cc] = True
-                heapq.heappush(heap, (fill[rr, cc], np.int64(rr * cols + cc)))
-    n = len(pairs)
-    la = np.empty(n, np.int64)
-    lb = np.empty(n, np.int64)
-    lw = np.empty(n, np.float32)
-    j = 0
-    for key, w in pairs.items():
-        la[j] = key >> 32
-        lb[j] = key & 0xFFFFFFFF
-        lw[j] = w
-        j += 1
-    return fill, label, nlab, la, lb, lw
 
 
 @njit(cache=True)
@@ -496,7 +434,7 @@ def _perimeter(shape: tuple[int, int]) -> np.ndarray:
     return perim
 
 
-def _fill_pass1(src: Source, grid: Grid, ti: int, work: str) -> dict[str, np.ndarray]:
+def _fill_pass1(src: Source, grid: Grid, ti: int, work: str) -> dict[str, Any]:
     tile = grid.tiles()[ti]
     r0, r1, c0, c1 = tile
     win, core, opened = read_window(src.path, grid, tile, 1, nodata=src.nodata, band=src.band)
@@ -511,7 +449,7 @@ def _fill_pass1(src: Source, grid: Grid, ti: int, work: str) -> dict[str, np.nda
         nb_missing |= ~np.isfinite(zh[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols])
     edge = valid & nb_missing  # the DEM's own edge: outlets of the priority flood
     perim = _perimeter(z.shape) & valid
-    fill, label, nlab, la, lb, lw = _flood(z, edge | perim, _DR, _DC)
+    fill, label, nlab, la, lb, lw = labelled_flood(z, edge | perim)
     np.save(Path(work) / f"fill_{ti}.npy", fill)
     np.save(Path(work) / f"label_{ti}.npy", label)
     # links across the tile's edge: a perimeter cell and its neighbour in the next tile
@@ -585,7 +523,7 @@ def _directions(work: Path, grid: Grid, tile: Tile, halo: int) -> np.ndarray:
             tile,
             h,
         )
-    d8 = terrain.steepest_d8(fw, np.zeros(fw.shape, "uint8"), grid.res_m)
+    d8 = terrain.steepest_d8(fw, grid.res_m)
     return np.ascontiguousarray(d8[rs, cs])
 
 
@@ -752,7 +690,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
     return values[pos]
 
 
-def _fill_levels(parts: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+def _fill_levels(parts: list[dict[str, Any]]) -> list[np.ndarray]:
     """Water level of every tile's labels (minimax from the outside over the label graph)."""
     offsets = np.cumsum([0] + [int(p["n_labels"]) for p in parts])  # node 0 is the outside
     perim_g = np.concatenate([p["perim_g"] for p in parts])

@@ -47,6 +47,22 @@ def test_v_valley_hand_is_exact_and_streams_follow_the_valley():
     assert set(np.unique(d8[1:-1, centre + 1 : -1])) == {16}
 
 
+def test_a_filled_lake_is_exactly_flat_at_its_spill_height():
+    # a bowl from -3.1 m up to a rim whose lowest notch is 5.3 m: every filled cell is 5.3
+    y, x = np.mgrid[0:41, 0:41]
+    elev = (np.hypot(y - 20, x - 20) * 0.9 - 3.1).astype("float32")
+    elev[np.hypot(y - 20, x - 20) > 12] = 40.0
+    elev[20, 30:] = np.float32(5.3)  # the notch out to the east edge
+    filled, d8 = terrain.fill_depressions(elev)
+    lake = filled > elev
+    assert lake.sum() > 250
+    assert (filled[lake] == np.float32(5.3)).all()
+    # the flat lake drains through its notch: every lake cell reaches the edge, none is a pit
+    upa = terrain.upstream_area_km2(terrain.flow_raster(d8, Affine(1, 0, 0, 0, -1, 0)))
+    assert upa[20, 40] * 1e6 >= lake.sum()
+    assert not (d8[lake] == 0).any()
+
+
 def test_slope_relief_curvature_on_a_plane():
     rows, cols, res = 30, 40, 5.0
     y, x = np.mgrid[0:rows, 0:cols] * res
