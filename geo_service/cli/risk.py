@@ -108,6 +108,16 @@ def _errors() -> Iterator[None]:
 
 #: DEMs above this size (million pixels) run in tiles by default.
 TILED_FROM_MPX = 16
+TileOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--tile-px",
+        help="Work in tiles of this many pixels a side (memory bounded by the tile, same "
+        "results). Default: tiles of 2048 when the DEM is over "
+        f"{TILED_FROM_MPX} Mpx, or on Dask; else the whole DEM in memory",
+        min=64,
+    ),
+]
 
 
 @risk_app.command("terrain")
@@ -116,16 +126,7 @@ def terrain_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory for the COGs")],
     stream_area_km2: Annotated[float, typer.Option(help="Stream threshold, km²")] = 1.0,
     nodata: NodataOpt = None,
-    tile_px: Annotated[
-        int | None,
-        typer.Option(
-            "--tile-px",
-            help="Work in tiles of this many pixels a side (memory bounded by the tile, same "
-            "results). Default: tiles of 2048 when the DEM is over "
-            f"{TILED_FROM_MPX} Mpx, or on Dask; else the whole DEM in memory",
-            min=64,
-        ),
-    ] = None,
+    tile_px: TileOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Derive filled DEM, D8, upstream area, streams, slope, relief, curvature, HAND, TWI."""
@@ -156,7 +157,7 @@ def _large(dem: Path) -> bool:
 
 def _terrain_tiles(
     dem: Path, out: Path, stream_area_km2: float, nodata: float | None, tile_px: int | None,
-    scheduler: str | None,
+    scheduler: str | None, relief_window_m: float | None = None,
 ) -> dict[str, Path]:  # fmt: skip
     from risk_models.dask_runner import derive_terrain_dask
     from risk_models.terrain_tiles import derive_terrain_tiled
@@ -172,6 +173,8 @@ def _terrain_tiles(
         kw: dict[str, Any] = {"stream_area_km2": stream_area_km2, "nodata": nodata}
         if tile_px is not None:
             kw["tile_px"] = tile_px
+        if relief_window_m is not None:
+            kw["relief_window_m"] = relief_window_m
         if client is None:
             return derive_terrain_tiled(dem, out, progress=step, **kw)
         return derive_terrain_dask(dem, out, client=client, progress=step, **kw)
@@ -292,15 +295,32 @@ def susceptibility_cmd(
     nodata: NodataOpt = None,
     params: ParamsOpt = None,
     scheduler: SchedulerOpt = None,
+    tile_px: TileOpt = None,
+    terrain: Annotated[
+        Path | None,
+        typer.Option(
+            "--terrain",
+            help="The layers of `onemap risk terrain` for this DEM (same --nodata and "
+            "stream/relief parameters): the table is then built band by band from them",
+        ),
+    ] = None,
 ) -> None:
-    """Static landslide susceptibility per H3 cell (+ the flood terrain statistics)."""
+    """Static landslide susceptibility per H3 cell (+ the flood terrain statistics).
+
+    A DEM over 16 Mpx (or given --tile-px or --terrain) is worked in tiles and bands of
+    rows, with memory bounded by the window; the table is the same.
+    """
     from risk_models.params import check_res
 
     with _errors():
         check_res(res)
         p = _params(params, nodata)
         sites = read_points(inventory, x_col, y_col, crs, date_col=date_col, before=before)
-        static = _build_static(dem, sites, res, p, roads, scheduler)
+        windowed = terrain is not None or tile_px is not None or _large(dem)
+        if windowed and p.bbox is None:
+            static = _build_static_tiled(dem, sites, res, p, roads, scheduler, tile_px, terrain)
+        else:
+            static = _build_static(dem, sites, res, p, roads, scheduler)
         write_table(static, out)
     per_class = np.bincount(static["susceptibility_class"].to_numpy(), minlength=4)
     counts = dict(enumerate(per_class.tolist()))
@@ -310,16 +330,62 @@ def susceptibility_cmd(
     )
 
 
+def _road_lines(roads: Path | None) -> list[Any] | None:
+    if roads is None:
+        return None
+    import geopandas as gpd
+
+    return list(gpd.read_file(roads).to_crs(4326).geometry)
+
+
+def _build_static_tiled(
+    dem: Path, sites: np.ndarray, res: int, p: Any, roads: Path | None, scheduler: str | None,
+    tile_px: int | None, terrain: Path | None,
+) -> pd.DataFrame:  # fmt: skip
+    import tempfile
+
+    from risk_models.static_tiles import build_static_tiled
+    from risk_models.terrain_tiles import LAYERS
+
+    road_lines = _road_lines(roads)
+    with tempfile.TemporaryDirectory(prefix="onemap-terrain-") as tmp:
+        if terrain is None:
+            layers = _terrain_tiles(
+                dem, Path(tmp), p.stream_area_km2, p.nodata, tile_px, scheduler,
+                relief_window_m=p.relief_window_m,
+            )  # fmt: skip
+        else:
+            layers = {name: terrain / f"{name}.tif" for name in LAYERS}
+        with _maybe_client(scheduler) as client, progress() as bar:
+            if client is None:
+                mapper = _bar_map(bar, "H3 cells by band of rows")
+            else:
+                from risk_models.dask_runner import client_map
+
+                mapper = client_map(client)
+            static = build_static_tiled(
+                dem, layers, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
+                map_windows=mapper,
+            )  # fmt: skip
+    return _checked(static, sites)
+
+
+def _checked(static: pd.DataFrame, sites: np.ndarray) -> pd.DataFrame:
+    if (static["susceptibility_class"] < 0).any():
+        raise fail(
+            f"none of the {len(sites)} inventory points falls in a cell of the DEM "
+            "(check --x-col/--y-col/--crs): nothing to fit"
+        )
+    static["class"] = static["susceptibility_class"]
+    return static
+
+
 def _build_static(
     dem: Path, sites: np.ndarray, res: int, p: Any, roads: Path | None, scheduler: str | None
 ) -> pd.DataFrame:
     from risk_models.static import build_static, load_dem
 
-    road_lines = None
-    if roads is not None:
-        import geopandas as gpd
-
-        road_lines = list(gpd.read_file(roads).to_crs(4326).geometry)
+    road_lines = _road_lines(roads)
     with _dem_warnings(), console.status(f"reading {dem}"):
         grid = load_dem(dem, p.bbox, p.nodata)
     with _maybe_client(scheduler) as client, progress() as bar:
@@ -333,13 +399,7 @@ def _build_static(
             grid, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
             map_windows=mapper,
         )  # fmt: skip
-    if (static["susceptibility_class"] < 0).any():
-        raise fail(
-            f"none of the {len(sites)} inventory points falls in a cell of the DEM "
-            "(check --x-col/--y-col/--crs): nothing to fit"
-        )
-    static["class"] = static["susceptibility_class"]
-    return static
+    return _checked(static, sites)
 
 
 def _antecedent(text: str | None) -> np.ndarray | None:

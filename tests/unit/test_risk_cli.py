@@ -77,6 +77,24 @@ def test_terrain_in_tiles_writes_the_same_layers(files, tmp_path) -> None:
             assert np.array_equal(a.read(1), b.read(1), equal_nan=True)
 
 
+def test_susceptibility_in_tiles_and_bands_is_the_same_table(files, tmp_path) -> None:
+    d = files["dir"]
+    args = ("--dem", files["dem"], "--inventory", d / "sites.csv", "--x-col", "E", "--y-col", "N",
+            "--crs", "EPSG:32649", "--res", 9)  # fmt: skip
+    code, out = invoke("susceptibility", *args, "--tile-px", 64, "--out", tmp_path / "t.csv")
+    assert code == 0, out
+    want = pd.read_csv(files["static"])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), want)
+    # or from the layers `risk terrain` wrote
+    code, out = invoke("terrain", files["dem"], "--out", tmp_path / "layers", "--tile-px", 64)
+    assert code == 0, out
+    code, out = invoke(
+        "susceptibility", *args, "--terrain", tmp_path / "layers", "--out", tmp_path / "l.csv"
+    )
+    assert code == 0, out
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "l.csv"), want)
+
+
 def test_susceptibility_table(files) -> None:
     df = pd.read_csv(files["static"])
     assert {"h3", "score", "class"} <= set(df.columns)
