@@ -674,7 +674,9 @@ def _write_cog(work: Path, layer: str, grid: Grid) -> None:
     """One layer's COG, copied from the VRT of its tiles (GDAL streams it block by block)."""
     dtype = "uint8" if layer in ("flowdir_d8", "streams") else "float32"
     vrt = _write_vrt(work, layer, grid, dtype)
-    rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
+    # GDAL's block cache defaults to 5 % of the machine's memory; a streaming copy needs little
+    with rasterio.Env(GDAL_CACHEMAX=256 * 2**20):
+        rasterio.shutil.copy(vrt, work / f"{layer}.cog.tif", driver="COG", compress="DEFLATE")
 
 
 # --- global solves -------------------------------------------------------------------------
