@@ -13,6 +13,26 @@ from pyproj import Transformer
 X0, Y0 = 740_000.0, 2_495_000.0
 
 
+def write_array_dem(
+    path: Path, z: np.ndarray, res: float = 30.0, crs: str = "EPSG:32649",
+    pixel_deg: float = 0.001,
+) -> Path:  # fmt: skip
+    """Heights ``z`` (NaN = no data, written as -9999) as a GeoTIFF: ``res`` metre pixels from
+    (500 000, 2 500 000) in UTM 49N, or ``pixel_deg`` degrees from (110 E, 25 N) for
+    EPSG:4326."""
+    t = (
+        Affine(pixel_deg, 0, 110, 0, -pixel_deg, 25)
+        if crs == "EPSG:4326"
+        else Affine(res, 0, 500_000.0, 0, -res, 2_500_000.0)
+    )
+    with rasterio.open(
+        path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
+        dtype="float32", crs=crs, transform=t, nodata=-9999,
+    ) as dst:  # fmt: skip
+        dst.write(np.where(np.isfinite(z), z, -9999).astype("float32"), 1)
+    return path
+
+
 def write_dem(path: Path, n: int = 240, res_m: float = 30.0, seed: int = 1) -> Path:
     """An ``n``×``n`` float32 DEM: a valley along the middle column, hills either side."""
     rng = np.random.default_rng(seed)

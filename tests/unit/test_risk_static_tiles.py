@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
-from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import LineString
 
@@ -19,23 +17,14 @@ from risk_models.errors import ModelInputError
 from risk_models.params import PipelineParams
 from risk_models.static import build_static
 from risk_models.terrain_tiles import derive_terrain_tiled
+from tests.support.risk_synth import write_array_dem
 
 UTM49 = "EPSG:32649"
 ORIGIN = (500_000.0, 2_500_000.0)
 
 
 def write_dem(path: Path, z: np.ndarray, res: float = 30.0, crs: str = UTM49) -> Path:
-    t = (
-        Affine(res, 0, ORIGIN[0], 0, -res, ORIGIN[1])
-        if crs == UTM49
-        else Affine(0.001, 0, 110, 0, -0.001, 25)
-    )
-    with rasterio.open(
-        path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
-        dtype="float32", crs=crs, transform=t, nodata=-9999,
-    ) as dst:  # fmt: skip
-        dst.write(np.where(np.isfinite(z), z, -9999).astype("float32"), 1)
-    return path
+    return write_array_dem(path, z, res, crs)
 
 
 def hills(seed: int, rows: int = 300, cols: int = 160) -> np.ndarray:

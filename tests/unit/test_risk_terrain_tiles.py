@@ -8,27 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 
 from risk_models import terrain, terrain_tiles
 from risk_models.errors import DemError
 from risk_models.static import drain_uparea_km2
+from tests.support.risk_synth import write_array_dem
 
 UTM49 = "EPSG:32649"
 
 
 def write_dem(path: Path, z: np.ndarray, res: float = 30.0, crs: str = UTM49) -> Path:
-    t = (
-        Affine(res, 0, 500000, 0, -res, 2500000)
-        if crs == UTM49
-        else Affine(0.0003, 0, 110, 0, -0.0003, 25)
-    )
-    with rasterio.open(
-        path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
-        dtype="float32", crs=crs, transform=t, nodata=-9999,
-    ) as dst:  # fmt: skip
-        dst.write(np.where(np.isfinite(z), z, -9999).astype("float32"), 1)
-    return path
+    return write_array_dem(path, z, res, crs, pixel_deg=0.0003)
 
 
 def in_memory(path: Path, **kw) -> dict[str, np.ndarray]:
