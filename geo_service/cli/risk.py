@@ -357,17 +357,20 @@ def _build_static_tiled(
         else:
             layers = {name: terrain / f"{name}.tif" for name in LAYERS}
         with _maybe_client(scheduler) as client, progress() as bar:
-            if client is None:
-                mapper = _bar_map(bar, "H3 cells by band of rows")
-            else:
-                from risk_models.dask_runner import client_map
-
-                mapper = client_map(client)
             static = build_static_tiled(
                 dem, layers, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
-                map_windows=mapper,
+                map_windows=_mapper(client, bar, "H3 cells by band of rows"),
             )  # fmt: skip
     return _checked(static, sites)
+
+
+def _mapper(client: Any, bar: Progress, what: str) -> Callable[..., Any]:
+    """The ``map`` of the raster windows: with a progress bar here, or on the Dask workers."""
+    if client is None:
+        return _bar_map(bar, what)
+    from risk_models.dask_runner import client_map
+
+    return client_map(client)
 
 
 def _checked(static: pd.DataFrame, sites: np.ndarray) -> pd.DataFrame:
@@ -389,15 +392,9 @@ def _build_static(
     with _dem_warnings(), console.status(f"reading {dem}"):
         grid = load_dem(dem, p.bbox, p.nodata)
     with _maybe_client(scheduler) as client, progress() as bar:
-        if client is None:
-            mapper = _bar_map(bar, "H3 cells by raster band")
-        else:
-            from risk_models.dask_runner import client_map
-
-            mapper = client_map(client)
         static = build_static(
             grid, res=res, params=p, sites_lonlat=sites, roads_lonlat=road_lines,
-            map_windows=mapper,
+            map_windows=_mapper(client, bar, "H3 cells by raster band"),
         )  # fmt: skip
     return _checked(static, sites)
 
