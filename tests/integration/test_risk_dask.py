@@ -158,3 +158,23 @@ def test_windowed_terrain_on_workers_survives_a_killed_worker(tmp_path: Path) ->
     assert set(local) == set(remote) and len(local) == 15
     for name, want in local.items():
         assert np.array_equal(remote[name], want, equal_nan=True), name
+
+
+def test_banded_static_table_on_workers_matches_in_process(dem: Path, tmp_path: Path) -> None:
+    from risk_models.dask_runner import client_map
+    from risk_models.static_tiles import build_static_tiled
+    from risk_models.terrain_tiles import derive_terrain_tiled
+
+    sites = steep_sites(dem)
+    params = pipeline.PipelineParams.from_dict({"window_rows": 32})
+    layers = derive_terrain_tiled(dem, tmp_path / "layers", tile_px=100)
+    local = build_static_tiled(dem, layers, res=9, params=params, sites_lonlat=sites, band_rows=64)
+    with dask_client("local", n_workers=2) as client:
+        remote = build_static_tiled(
+            dem, layers, res=9, params=params, sites_lonlat=sites, band_rows=64,
+            map_windows=client_map(client),
+        )  # fmt: skip
+    pd.testing.assert_frame_equal(remote, local, check_exact=True)
+    # and both equal the in-memory table
+    whole = pipeline.build_static(dem, res=9, params=params, sites_lonlat=sites)
+    pd.testing.assert_frame_equal(local, whole, check_exact=True)
